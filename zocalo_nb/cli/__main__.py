@@ -1,0 +1,7 @@
+"""``python -m zocalo_nb.cli``."""
+
+import sys
+
+from zocalo_nb.cli import main
+
+sys.exit(main())

@@ -1,0 +1,60 @@
+"""``zocalo-nb demo``: the project's main job, end to end on the embedded default.
+
+For now it loads, validates and lints every example recipe and renders each to SVG in an
+output folder it names.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from zocalo_nb.cli.exitcodes import ExitCode
+from zocalo_nb.errors import RecipeError
+from zocalo_nb.recipe import Recipe
+from zocalo_nb.render import dot_available
+
+
+def add_commands(commands: Any) -> None:
+    """Register ``demo`` on the top-level parser."""
+    demo = commands.add_parser("demo", help="run the end-to-end demo")
+    demo.add_argument(
+        "--recipes", default="recipes", help="folder of example recipes (default: recipes)"
+    )
+    demo.add_argument(
+        "-o", "--output", default="out/demo", help="folder for results (default: out/demo)"
+    )
+    demo.set_defaults(run=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    source = Path(args.recipes)
+    files = sorted(source.glob("*.json"))
+    if not files:
+        raise RecipeError(
+            f"no recipes (*.json) in {source}",
+            hint="run from the repository root or pass --recipes DIR",
+        )
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    suffix = ".svg" if dot_available() else ".dot"
+    if suffix == ".dot":
+        print("graphviz 'dot' not found: writing DOT files instead of SVG "
+              "(install graphviz to get pictures)")
+    failed = 0
+    for index, path in enumerate(files, 1):
+        prefix = f"[{index}/{len(files)}] {path.name}"
+        try:
+            recipe = Recipe.load(path).validate()
+        except RecipeError as err:
+            failed += 1
+            print(f"{prefix}: INVALID\n{err}")
+            continue
+        warnings = recipe.lint()
+        target = recipe.render(output / (path.stem + suffix))
+        print(f"{prefix}: valid, {len(recipe)} steps, {len(warnings)} lint note(s) -> {target}")
+        for warning in warnings:
+            print(f"    {warning}")
+    print(f"\n{len(files) - failed} of {len(files)} recipes valid; graphs in {output.resolve()}")
+    return ExitCode.FAILED if failed else ExitCode.OK

@@ -1,0 +1,113 @@
+"""One error tree for zocalo_nb.
+
+Every error carries the data that locates the problem (a step id, a field, a file) and a
+``hint`` telling the user what to do next. Catch :class:`ZocaloNbError` to handle them all.
+
+Example::
+
+    try:
+        recipe.validate()
+    except RecipeValidationError as err:
+        for problem in err.problems:
+            print(problem.step, problem.field, problem.message, problem.hint)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+StepKey = int | str | None
+Severity = Literal["error", "warning"]
+
+
+class ZocaloNbError(Exception):
+    """Root of every error raised by zocalo_nb; ``hint`` says what to do about it."""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem (validation) or suspicion (lint) in a recipe.
+
+    ``step`` is the step id, or ``"start"``/``"error"`` for the top-level entries, or None for
+    the recipe as a whole; ``field`` names the field inside that step.
+    """
+
+    step: StepKey
+    field: str | None
+    message: str
+    hint: str
+    severity: Severity = "error"
+
+    def location(self) -> str:
+        """Where the finding is, for humans: ``step 3, field 'output'``."""
+        if self.step is None:
+            where = "recipe"
+        elif isinstance(self.step, int):
+            where = f"step {self.step}"
+        else:
+            where = f"'{self.step}'"
+        return f"{where}, field '{self.field}'" if self.field else where
+
+    def __str__(self) -> str:
+        return f"{self.location()}: {self.message} (hint: {self.hint})"
+
+
+class RecipeError(ZocaloNbError):
+    """Base of errors about recipes."""
+
+
+class RecipeParseError(RecipeError):
+    """The input cannot be read as a recipe at all (not JSON, not an object, not JSON data)."""
+
+    def __init__(self, message: str, *, hint: str, source: str | None = None) -> None:
+        if source:
+            message = f"{source}: {message}"
+        super().__init__(message, hint=hint)
+        self.source = source
+
+
+class RecipeValidationError(RecipeError):
+    """A recipe breaks the upstream rules; ``problems`` lists every one, not just the first."""
+
+    def __init__(self, problems: Sequence[Finding], *, source: str | None = None) -> None:
+        self.problems: tuple[Finding, ...] = tuple(problems)
+        self.source = source
+        head = f"{source}: " if source else ""
+        count = len(self.problems)
+        lines = [f"{head}invalid recipe: {count} problem{'s' if count != 1 else ''}"]
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__(
+            "\n".join(lines),
+            hint=self.problems[0].hint if count == 1 else "fix each problem listed above",
+        )
+
+
+class BuilderError(RecipeError):
+    """The recipe builder was asked for something that cannot be expressed in a recipe."""
+
+
+class RenderError(ZocaloNbError):
+    """A recipe graph could not be drawn."""
+
+
+class GraphvizMissingError(RenderError):
+    """The graphviz ``dot`` program is not installed, so SVG/PNG cannot be produced."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the graphviz 'dot' program was not found on PATH",
+            hint="install graphviz: 'apt-get install graphviz' (Debian/Ubuntu) or "
+            "'conda install -c conda-forge graphviz'; DOT text still works without it",
+        )

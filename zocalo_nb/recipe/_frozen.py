@@ -1,0 +1,56 @@
+"""Deep-frozen JSON values: read-only mappings and tuples, so recipes are immutable values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from zocalo_nb.errors import RecipeParseError
+
+_SCALARS = (str, int, float, bool, type(None))
+
+#: The empty frozen mapping, shared because it cannot change.
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def freeze(value: Any, *, path: str = "recipe") -> Any:
+    """Return a read-only deep copy of JSON-like ``value`` (dicts become mapping proxies,
+    lists and tuples become tuples). Anything JSON cannot carry raises RecipeParseError."""
+    try:
+        return _freeze(value, path)
+    except RecursionError:
+        raise RecipeParseError(
+            f"{path} is nested too deeply to be a recipe",
+            hint="recipes are shallow JSON documents; check the generator of this data",
+        ) from None
+
+
+def _freeze(value: Any, path: str) -> Any:
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, Mapping):
+        frozen = {}
+        for key, item in value.items():
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                raise RecipeParseError(
+                    f"{path} has a key of type {type(key).__name__} ({key!r})",
+                    hint="JSON object keys are strings (step ids may be ints)",
+                )
+            frozen[key] = _freeze(item, f"{path}[{key!r}]")
+        return MappingProxyType(frozen)
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(item, f"{path}[{index}]") for index, item in enumerate(value))
+    raise RecipeParseError(
+        f"{path} holds a {type(value).__name__}, which JSON cannot carry",
+        hint="use only dict, list, str, int, float, bool and None in recipes",
+    )
+
+
+def thaw(value: Any) -> Any:
+    """Return a plain, mutable deep copy of a frozen value (mappings to dicts, tuples to lists)."""
+    if isinstance(value, Mapping):
+        return {key: thaw(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(item) for item in value]
+    return value

@@ -1,0 +1,42 @@
+"""Reading output and error links the way upstream does, without crashing on bad ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+#: Key used in :func:`channels` for plain (unnamed) outputs.
+PLAIN = ""
+
+
+def is_step_id(value: Any) -> bool:
+    """True for an int that can be a step id (bools are not ids, even though Python says int)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def channels(links: Any) -> dict[str, tuple[Any, ...]]:
+    """Split an ``output`` value into ``{channel: targets}``; plain outputs use :data:`PLAIN`.
+
+    Targets are returned as found (possibly not ints): validation judges them.
+    """
+    if links is None:
+        return {}
+    if isinstance(links, Mapping):
+        result: dict[str, tuple[Any, ...]] = {}
+        for name, targets in links.items():
+            if targets is None:
+                result[str(name)] = ()
+            elif isinstance(targets, tuple):
+                result[str(name)] = targets
+            else:
+                result[str(name)] = (targets,)
+        return result
+    if isinstance(links, tuple):
+        return {PLAIN: links}
+    return {PLAIN: (links,)}
+
+
+def targets(links: Any) -> Iterator[Any]:
+    """Every link target in an ``output``/``error`` value, in order, duplicates included."""
+    for found in channels(links).values():
+        yield from found

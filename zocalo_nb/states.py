@@ -1,0 +1,50 @@
+"""The states a step of a run can be in, shared by graphs, run views and monitors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from typing import TypeAlias
+
+
+class StepState(str, Enum):
+    """Where a step of a run stands. Order is roughly the lifecycle order."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    RETRYING = "retrying"
+    DEAD_LETTERED = "dead-lettered"
+    SKIPPED = "skipped"
+
+    @classmethod
+    def parse(cls, value: StepState | str) -> StepState:
+        """Accept a StepState or its name/value in any case (``"dead_lettered"`` too)."""
+        if isinstance(value, StepState):
+            return value
+        text = str(value).strip().lower().replace("_", "-")
+        for state in cls:
+            if state.value == text:
+                return state
+        names = ", ".join(s.value for s in cls)
+        from zocalo_nb.errors import ZocaloNbError
+
+        raise ZocaloNbError(f"unknown step state {value!r}", hint=f"use one of: {names}")
+
+
+#: Fill colour per state: colour-blind safe-ish, light enough for black text.
+STATE_COLOURS: Mapping[StepState, str] = {
+    StepState.PENDING: "#eeeeee",
+    StepState.QUEUED: "#c6dbef",
+    StepState.RUNNING: "#fdd49e",
+    StepState.SUCCEEDED: "#a1d99b",
+    StepState.FAILED: "#fb6a4a",
+    StepState.RETRYING: "#fdae6b",
+    StepState.DEAD_LETTERED: "#cb181d",
+    StepState.SKIPPED: "#ffffff",
+}
+
+#: A mapping of step id to state, as accepted by graph functions.
+StepStateLike: TypeAlias = Mapping[int, StepState | str]
