@@ -56,8 +56,10 @@ class Finding:
             where = "recipe"
         elif isinstance(self.step, int):
             where = f"step {self.step}"
+        elif self.step in ("start", "error"):
+            where = self.step
         else:
-            where = f"'{self.step}'"
+            where = f"key '{self.step}'"
         return f"{where}, field '{self.field}'" if self.field else where
 
     def __str__(self) -> str:

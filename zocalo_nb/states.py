@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 from typing import TypeAlias
 
 
-class StepState(str, Enum):
+class StepState(StrEnum):
     """Where a step of a run stands. Order is roughly the lifecycle order."""
 
     PENDING = "pending"

@@ -40,8 +40,10 @@ def run_demo(args: argparse.Namespace) -> int:
     output.mkdir(parents=True, exist_ok=True)
     suffix = ".svg" if dot_available() else ".dot"
     if suffix == ".dot":
-        print("graphviz 'dot' not found: writing DOT files instead of SVG "
-              "(install graphviz to get pictures)")
+        print(
+            "graphviz 'dot' not found: writing DOT files instead of SVG "
+            "(install graphviz to get pictures)"
+        )
     failed = 0
     for index, path in enumerate(files, 1):
         prefix = f"[{index}/{len(files)}] {path.name}"

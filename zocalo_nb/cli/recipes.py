@@ -37,7 +37,12 @@ def add_commands(commands: Any) -> None:
 def add_parameter_option(parser: argparse.ArgumentParser) -> None:
     """``-s key=value`` as in upstream's ``zocalo.go`` (values are strings)."""
     parser.add_argument(
-        "-s", "--set", dest="parameters", action="append", default=[], metavar="KEY=VALUE",
+        "-s",
+        "--set",
+        dest="parameters",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="set a recipe parameter (repeatable)",
     )
 

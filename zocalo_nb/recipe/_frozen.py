@@ -9,6 +9,10 @@ from typing import Any
 from zocalo_nb.errors import RecipeParseError
 
 _SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)
+
+#: The type of every mapping inside a frozen value (fast to test, unlike the Mapping ABC).
+FrozenMap = MappingProxyType
 
 #: The empty frozen mapping, shared because it cannot change.
 EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -18,7 +22,10 @@ def freeze(value: Any, *, path: str = "recipe") -> Any:
     """Return a read-only deep copy of JSON-like ``value`` (dicts become mapping proxies,
     lists and tuples become tuples). Anything JSON cannot carry raises RecipeParseError."""
     try:
-        return _freeze(value, path)
+        try:
+            return _freeze_json(value)
+        except _NotPlainJson:
+            return _freeze(value, path)  # the careful walk, to name what is wrong and where
     except RecursionError:
         raise RecipeParseError(
             f"{path} is nested too deeply to be a recipe",
@@ -26,7 +33,35 @@ def freeze(value: Any, *, path: str = "recipe") -> Any:
         ) from None
 
 
+class _NotPlainJson(Exception):
+    pass
+
+
+def _freeze_json(value: Any) -> Any:
+    """The fast path for what json.loads produces: exact dict, list, str, int, float, bool, None."""
+    kind = type(value)
+    if kind is dict:
+        frozen = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlainJson
+            frozen[key] = item if type(item) in _SCALAR_TYPES else _freeze_json(item)
+        return MappingProxyType(frozen)
+    if kind is list or kind is tuple:
+        return tuple([i if type(i) in _SCALAR_TYPES else _freeze_json(i) for i in value])
+    if kind in _SCALAR_TYPES:
+        return value
+    raise _NotPlainJson
+
+
 def _freeze(value: Any, path: str) -> Any:
+    kind = type(value)
+    if kind in _SCALAR_TYPES:
+        return value
+    if kind is dict and all(type(k) is str for k in value):
+        return MappingProxyType({k: _freeze(v, path) for k, v in value.items()})
+    if kind is list or kind is tuple:
+        return tuple([_freeze(item, path) for item in value])
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, Mapping):
@@ -49,7 +84,7 @@ def _freeze(value: Any, path: str) -> Any:
 
 def thaw(value: Any) -> Any:
     """Return a plain, mutable deep copy of a frozen value (mappings to dicts, tuples to lists)."""
-    if isinstance(value, Mapping):
+    if isinstance(value, FrozenMap):
         return {key: thaw(item) for key, item in value.items()}
     if isinstance(value, tuple):
         return [thaw(item) for item in value]

@@ -76,7 +76,7 @@ class RecipeBuilder:
         service: str | None = None,
         parameters: Mapping[str, Any] | None = None,
         transport_delay: float | None = None,
-        id: int | None = None,  # noqa: A002 - the recipe calls it id
+        id: int | None = None,
         **extra: Any,
     ) -> StepRef:
         """Add a step sending to ``queue`` and/or ``topic``; extra keyword fields are kept."""

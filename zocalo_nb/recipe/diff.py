@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from zocalo_nb.recipe._frozen import thaw
+from zocalo_nb.recipe._frozen import FrozenMap, thaw
 from zocalo_nb.recipe._normalise import Entries
 from zocalo_nb.recipe.links import channels, is_step_id
 
@@ -83,7 +83,9 @@ def diff_entries(a: Entries, b: Entries) -> RecipeDiff:
         mapped = _map_top(a.get(top), matched, top, "removed")
         other = _map_top(b.get(top), {v: v for v in reverse}, top, "added")
         if mapped != other:
-            changes.append(Change("changed", top, top, None, a=thaw(a.get(top)), b=thaw(b.get(top))))
+            changes.append(
+                Change("changed", top, top, None, a=thaw(a.get(top)), b=thaw(b.get(top)))
+            )
     return RecipeDiff(tuple(changes), matched)
 
 
@@ -127,7 +129,7 @@ def _paths(entries: Entries, steps: Mapping[int, Any]) -> dict[int, tuple[Any, .
             continue
         found[key] = path
         step = steps[key]
-        if not isinstance(step, Mapping):
+        if not isinstance(step, FrozenMap):
             continue
         for link_field in ("output", "error"):
             for channel, targets in sorted(channels(step.get(link_field)).items()):
@@ -137,7 +139,7 @@ def _paths(entries: Entries, steps: Mapping[int, Any]) -> dict[int, tuple[Any, .
 
 
 def _content(step: Any) -> str:
-    if isinstance(step, Mapping):
+    if isinstance(step, FrozenMap):
         step = {k: v for k, v in step.items() if k not in ("output", "error")}
     return json.dumps(thaw(step), sort_keys=True, default=repr)
 
@@ -145,7 +147,7 @@ def _content(step: Any) -> str:
 def _compare_step(
     key_a: int, key_b: int, step_a: Any, step_b: Any, matched: Mapping[int, int]
 ) -> list[Change]:
-    if not (isinstance(step_a, Mapping) and isinstance(step_b, Mapping)):
+    if not (isinstance(step_a, FrozenMap) and isinstance(step_b, FrozenMap)):
         if step_a != step_b:
             return [Change("changed", key_a, key_b, None, a=thaw(step_a), b=thaw(step_b))]
         return []
@@ -167,10 +169,20 @@ def _map_links(links: Any, matched: Mapping[int, int] | None) -> Any:
     mapped = {}
     for channel, targets in channels(links).items():
         mapped[channel] = sorted(
-            (str(matched.get(t, f"unmatched:{t}")) if matched is not None else str(t))
+            _through(t, matched, "unmatched") if matched is not None else _through(t, None, "")
             for t in targets
         )
     return mapped
+
+
+def _through(target: Any, matched: Mapping[int, int] | None, unmatched: str) -> str:
+    """A link target as a comparable string, seen through the step matching."""
+    if is_step_id(target):
+        if matched is None:
+            return str(target)
+        if target in matched:
+            return str(matched[target])
+    return f"{unmatched}:{json.dumps(thaw(target), default=repr)}"
 
 
 def _map_top(value: Any, matched: Mapping[int, int], top: str, unmatched: str) -> Any:
@@ -178,12 +190,12 @@ def _map_top(value: Any, matched: Mapping[int, int], top: str, unmatched: str) -
         return value
     if top == "start":
         return [
-            (str(matched.get(e[0], f"{unmatched}:{e[0]}")), json.dumps(thaw(e[1]), sort_keys=True))
+            (_through(e[0], matched, unmatched), json.dumps(thaw(e[1]), sort_keys=True))
             if isinstance(e, tuple) and len(e) == 2
             else repr(e)
             for e in value
         ]
-    return sorted(str(matched.get(t, f"{unmatched}:{t}")) for t in value)
+    return sorted(_through(t, matched, unmatched) for t in value)
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TypeGuard
+
+from zocalo_nb.recipe._frozen import FrozenMap
 
 #: Key used in :func:`channels` for plain (unnamed) outputs.
 PLAIN = ""
 
 
-def is_step_id(value: Any) -> bool:
+def is_step_id(value: Any) -> TypeGuard[int]:
     """True for an int that can be a step id (bools are not ids, even though Python says int)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    return type(value) is int
 
 
 def channels(links: Any) -> dict[str, tuple[Any, ...]]:
@@ -21,7 +23,7 @@ def channels(links: Any) -> dict[str, tuple[Any, ...]]:
     """
     if links is None:
         return {}
-    if isinstance(links, Mapping):
+    if isinstance(links, FrozenMap):
         result: dict[str, tuple[Any, ...]] = {}
         for name, targets in links.items():
             if targets is None:

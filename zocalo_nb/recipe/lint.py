@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from zocalo_nb.errors import Finding
+from zocalo_nb.recipe._frozen import FrozenMap
 from zocalo_nb.recipe._normalise import Entries
 from zocalo_nb.recipe.links import PLAIN, channels, is_step_id
 from zocalo_nb.recipe.parameters import looks_like_json, placeholders
@@ -45,7 +46,7 @@ def lint_entries(entries: Entries, *, template: bool = False) -> list[Finding]:
             if isinstance(entry, tuple) and len(entry) == 2:
                 findings += _strings("start", f"[{index}]", entry[1])
     for key, step in entries.items():
-        if is_step_id(key) and isinstance(step, Mapping):
+        if is_step_id(key) and isinstance(step, FrozenMap):
             findings += _lint_step(key, step)
     if template:
         findings = _summarise_placeholders(findings)
@@ -64,7 +65,9 @@ def _summarise_placeholders(findings: list[Finding]) -> list[Finding]:
         others.insert(
             0,
             _warn(
-                None, None, f"template parameters to supply: {', '.join(names)}",
+                None,
+                None,
+                f"template parameters to supply: {', '.join(names)}",
                 "apply_parameters({...}) or -s name=value on the command line",
             ),
         )
@@ -77,12 +80,15 @@ def _lint_step(key: int, step: Mapping[str, Any]) -> Iterator[Finding]:
             yield from _strings(key, name, value)
     if "queue" not in step and "topic" not in step:
         yield _warn(
-            key, None, "names neither a queue nor a topic: messages for it go nowhere",
+            key,
+            None,
+            "names neither a queue nor a topic: messages for it go nowhere",
             'add "queue": "<service queue>" (or "topic")',
         )
     if "topic" in step and "transport-delay" in step:
         yield _warn(
-            key, "transport-delay",
+            key,
+            "transport-delay",
             "a delay on a topic: the broadcast is held back, and subscribers that are not "
             "connected when it fires miss it",
             "use a queue for delayed work, or drop the delay",
@@ -91,7 +97,9 @@ def _lint_step(key: int, step: Mapping[str, Any]) -> Iterator[Finding]:
     for channel, targets in outputs.items():
         if channel != PLAIN and not targets:
             yield _warn(
-                key, f"output[{channel!r}]", f"channel '{channel}' has no destination",
+                key,
+                f"output[{channel!r}]",
+                f"channel '{channel}' has no destination",
                 "link it to a step or remove the channel",
             )
     if _is_job(step):
@@ -100,16 +108,17 @@ def _lint_step(key: int, step: Mapping[str, Any]) -> Iterator[Finding]:
 
 def _is_job(step: Mapping[str, Any]) -> bool:
     parameters = step.get("parameters")
-    if isinstance(parameters, Mapping) and any(p in parameters for p in _JOB_PARAMETERS):
+    if isinstance(parameters, FrozenMap) and any(p in parameters for p in _JOB_PARAMETERS):
         return True
     output = step.get("output")
-    return isinstance(output, Mapping) and any(c in WRAPPER_CHANNELS for c in output)
+    return isinstance(output, FrozenMap) and any(c in WRAPPER_CHANNELS for c in output)
 
 
 def _lint_job(key: int, outputs: Mapping[str, tuple[Any, ...]]) -> Iterator[Finding]:
     if PLAIN in outputs:
         yield _warn(
-            key, "output",
+            key,
+            "output",
             "a job step with plain outputs: its success/failure messages are not routed",
             'use named outputs: "output": {"success": [...], "failure": [...]}',
         )
@@ -117,7 +126,9 @@ def _lint_job(key: int, outputs: Mapping[str, tuple[Any, ...]]) -> Iterator[Find
     for channel in ("success", "failure"):
         if not outputs.get(channel):
             yield _warn(
-                key, "output", f"job step does not wire its '{channel}' channel",
+                key,
+                "output",
+                f"job step does not wire its '{channel}' channel",
                 f'add "{channel}": <step> to the output so {channel} is not lost',
             )
     for channel in outputs:
@@ -126,7 +137,8 @@ def _lint_job(key: int, outputs: Mapping[str, tuple[Any, ...]]) -> Iterator[Find
         close = difflib.get_close_matches(channel, WRAPPER_CHANNELS, n=1, cutoff=0.75)
         if close:
             yield _warn(
-                key, f"output[{channel!r}]",
+                key,
+                f"output[{channel!r}]",
                 f"channel '{channel}' is not one wrappers send on",
                 f"did you mean '{close[0]}'?",
             )
@@ -144,12 +156,16 @@ def _strings(key: int | str, field: str, value: Any) -> Iterator[Finding]:
     if unresolved:
         names = ", ".join("{" + name + "}" for name in unresolved)
         yield _warn(
-            key, field, f"{_UNRESOLVED}{names}",
+            key,
+            field,
+            f"{_UNRESOLVED}{names}",
             "supply them as parameters (zocalo-nb ... -s name=value, or apply_parameters)",
         )
     if json_like:
         yield _warn(
-            key, field, "a string holds JSON-like braces; parameter substitution leaves it as is",
+            key,
+            field,
+            "a string holds JSON-like braces; parameter substitution leaves it as is",
             "store structured values as JSON objects, not as text",
         )
 
@@ -157,7 +173,7 @@ def _strings(key: int | str, field: str, value: Any) -> Iterator[Finding]:
 def _walk_strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
-    elif isinstance(value, Mapping):
+    elif isinstance(value, FrozenMap):
         for k, v in value.items():
             if isinstance(k, str):
                 yield k

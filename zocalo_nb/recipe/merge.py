@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from zocalo_nb.recipe._frozen import FrozenMap
 from zocalo_nb.recipe._normalise import Entries
 from zocalo_nb.recipe.links import is_step_id
 
@@ -32,7 +33,7 @@ def merge_entries(first: Entries, second: Entries) -> Entries:
     merged: dict[int | str, Any] = dict(first)
     for old, new in translation.items():
         step = second[old]
-        if isinstance(step, Mapping):
+        if isinstance(step, FrozenMap):
             step = MappingProxyType(
                 {
                     field: _translate(value, translation) if field in ("output", "error") else value
@@ -52,7 +53,7 @@ def merge_entries(first: Entries, second: Entries) -> Entries:
 def _translate(links: Any, translation: Mapping[int, int]) -> Any:
     if isinstance(links, tuple):
         return tuple(_translate(link, translation) for link in links)
-    if isinstance(links, Mapping):
+    if isinstance(links, FrozenMap):
         return MappingProxyType({k: _translate(v, translation) for k, v in links.items()})
     if is_step_id(links):
         return translation[links]

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from zocalo_nb.errors import Finding, RecipeParseError, RecipeValidationError
 from zocalo_nb.recipe import _normalise
-from zocalo_nb.recipe._frozen import thaw
+from zocalo_nb.recipe._frozen import FrozenMap, thaw
 from zocalo_nb.recipe.diff import RecipeDiff, diff_entries
-from zocalo_nb.recipe.lint import lint_entries
 from zocalo_nb.recipe.links import is_step_id
+from zocalo_nb.recipe.lint import lint_entries
 from zocalo_nb.recipe.merge import merge_entries
 from zocalo_nb.recipe.parameters import substitute
 from zocalo_nb.recipe.step import Step
@@ -39,7 +39,7 @@ class Recipe:
     ``output`` is normalised to a list, and every other field survives a round trip.
     """
 
-    __slots__ = ("_entries", "_source", "_hash")
+    __slots__ = ("_entries", "_hash", "_source")
 
     def __init__(self, data: Mapping[Any, Any] | None = None, *, source: str | None = None) -> None:
         self._entries = _normalise.normalise({} if data is None else data, source=source)
@@ -109,17 +109,19 @@ class Recipe:
         return {
             key: Step(key, value)
             for key, value in self._entries.items()
-            if is_step_id(key) and isinstance(value, Mapping)
+            if is_step_id(key) and isinstance(value, FrozenMap)
         }
 
     @property
     def start(self) -> tuple[tuple[int, Any], ...]:
-        """``(step, payload)`` start entries, payloads as plain copies."""
+        """``(step, payload)`` start entries, payloads as plain copies (malformed ones left out)."""
         start = self._entries.get("start", ())
         if not isinstance(start, tuple):
             return ()
         return tuple(
-            (entry[0], thaw(entry[1])) for entry in start if isinstance(entry, tuple) and len(entry) == 2
+            (entry[0], thaw(entry[1]))
+            for entry in start
+            if isinstance(entry, tuple) and len(entry) == 2 and is_step_id(entry[0])
         )
 
     @property
@@ -130,7 +132,7 @@ class Recipe:
 
     def __getitem__(self, step_id: int) -> Step:
         value = self._entries.get(step_id) if is_step_id(step_id) else None
-        if not isinstance(value, Mapping):
+        if not isinstance(value, FrozenMap):
             raise KeyError(step_id)
         return Step(step_id, value)
 
@@ -195,7 +197,9 @@ class Recipe:
                 hint='pass a dict such as {"ispyb_dcid": 1234}',
             )
         entries = {
-            key: substitute(value, parameters) if key != "start" else _start_params(value, parameters)
+            key: substitute(value, parameters)
+            if key != "start"
+            else _start_params(value, parameters)
             for key, value in self._entries.items()
         }
         return self._derive(entries)
@@ -242,7 +246,7 @@ class Recipe:
         return recipe_to_dot(self, states=states, title=title)
 
     def render(self, path: str | PathLike[str], states: StepStateLike | None = None) -> Path:
-        """Write the graph to ``path`` as .svg, .png or .dot (by suffix); needs graphviz for images."""
+        """Write the graph to ``path`` (.svg, .png, .pdf or .dot; images need graphviz)."""
         from zocalo_nb.render.files import write_graph
 
         return write_graph(self, path, states=states)
@@ -263,4 +267,3 @@ def _start_params(value: Any, parameters: Mapping[str, Any]) -> Any:
         else substitute(entry, parameters)
         for entry in value
     )
-

@@ -18,30 +18,35 @@ from __future__ import annotations
 
 import copy
 import re
+from _string import formatter_parser as _formatter_parser  # type: ignore[import-not-found]
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from zocalo_nb.recipe._frozen import FrozenMap
+
 _REPLACE_PREFIX = "{$REPLACE:"
 _INDEX = re.compile(r"\[([^\]]*)\]")
 _MISSING = object()
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 
 
 def substitute(value: Any, parameters: Mapping[str, Any]) -> Any:
     """Apply ``parameters`` to a frozen JSON value, returning a new frozen value."""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         if value.startswith(_REPLACE_PREFIX) and value.endswith("}"):
             return _freeze_copy(_lookup(value[len(_REPLACE_PREFIX) : -1], parameters, None))
         return format_string(value, parameters)
-    if isinstance(value, Mapping):
+    if kind is FrozenMap:
         return MappingProxyType(
             {
-                (format_string(k, parameters) if isinstance(k, str) else k): substitute(v, parameters)
+                (format_string(k, parameters) if type(k) is str else k): substitute(v, parameters)
                 for k, v in value.items()
             }
         )
-    if isinstance(value, tuple):
-        return tuple(substitute(item, parameters) for item in value)
+    if kind is tuple:
+        return tuple([substitute(item, parameters) for item in value])
     return value
 
 
@@ -49,6 +54,25 @@ def format_string(text: str, parameters: Mapping[str, Any]) -> str:
     """Format one string like upstream, leaving any field that cannot be resolved as written."""
     if "{" not in text and "}" not in text:
         return text
+    try:
+        parts = list(_formatter_parser(text))  # str.format's own parser, in C
+    except ValueError:  # unbalanced braces: our tokenizer keeps them as text
+        return _format_tokens(text, parameters)
+    out: list[str] = []
+    for literal, name, spec, conversion in parts:
+        out.append(literal)
+        if name is None:
+            continue
+        if not spec and conversion is None and name in parameters and "." not in name:
+            value = parameters[name]  # the common case: a plain {name}
+            out.append(value if type(value) is str else format(value, ""))
+            continue
+        field = name + ("!" + conversion if conversion else "") + (":" + spec if spec else "")
+        out.append(_render_field("{" + field + "}", field, parameters))
+    return "".join(out)
+
+
+def _format_tokens(text: str, parameters: Mapping[str, Any]) -> str:
     out: list[str] = []
     for literal, raw, field in tokenize(text):
         out.append(literal)
@@ -73,7 +97,9 @@ def placeholders(text: str) -> Iterator[str]:
 
 def looks_like_json(text: str) -> bool:
     """True when ``text`` holds JSON-like braces (``{"a": 1}``) rather than placeholders."""
-    return any(field is not None and field.lstrip().startswith('"') for _, _, field in tokenize(text))
+    return any(
+        field is not None and field.lstrip().startswith('"') for _, _, field in tokenize(text)
+    )
 
 
 def tokenize(text: str) -> Iterator[tuple[str, str, str | None]]:
@@ -186,6 +212,8 @@ def _lookup(name: str, parameters: Mapping[str, Any], default: Any) -> Any:
 
 def _freeze_copy(value: Any) -> Any:
     """A deep copy of a parameter value in frozen form (so the recipe stays immutable)."""
+    if type(value) in _IMMUTABLE:
+        return value
     if isinstance(value, Mapping):
         return MappingProxyType({k: _freeze_copy(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):

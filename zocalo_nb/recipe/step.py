@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zocalo_nb.recipe._frozen import EMPTY, thaw
+from zocalo_nb.recipe._frozen import EMPTY, FrozenMap, thaw
 from zocalo_nb.recipe.links import PLAIN, channels, is_step_id
 
 #: Step fields that upstream gives a meaning to; all others are carried along untouched.
@@ -50,7 +50,7 @@ class Step:
     def parameters(self) -> Mapping[str, Any]:
         """The step's parameters (read-only; ``thaw`` via :meth:`to_dict` for a mutable copy)."""
         value = self.fields.get("parameters")
-        return value if isinstance(value, Mapping) else EMPTY
+        return value if isinstance(value, FrozenMap) else EMPTY
 
     @property
     def transport_delay(self) -> float | None:

@@ -60,7 +60,9 @@ def _start_node(recipe: Recipe) -> str:
 
 def _step_node(step_id: int, fields: Any, state: StepState | None) -> str:
     queue, topic = fields.get("queue"), fields.get("topic")
-    rows = [f"<b>{step_id}</b>" + (f" {escape(str(fields['service']))}" if "service" in fields else "")]
+    rows = [
+        f"<b>{step_id}</b>" + (f" {escape(str(fields['service']))}" if "service" in fields else "")
+    ]
     if isinstance(queue, str):
         rows.append(f"queue: <i>{escape(queue)}</i>")
     if isinstance(topic, str):
@@ -94,9 +96,9 @@ def _step_node(step_id: int, fields: Any, state: StepState | None) -> str:
 def _edges(recipe: Recipe) -> list[str]:
     lines = []
     steps = recipe.steps
-    for step, payload in recipe.start:
-        if step in steps:
-            lines.append(f"  start -> s{step};")
+    for first, _payload in recipe.start:
+        if first in steps:
+            lines.append(f"  start -> s{first};")
     if any(target in steps for target in recipe.error):
         lines.append('  recipe_error [label="on error", shape=octagon, fillcolor="#fee0d2"];')
     for error_target in recipe.error:
@@ -119,7 +121,7 @@ def _edges(recipe: Recipe) -> list[str]:
 
 def _legend(used: Iterable[StepState]) -> list[str]:
     shown = set(used)
-    lines = ['  subgraph cluster_legend {', '    label="states"; fontsize=9; color="#bbbbbb";']
+    lines = ["  subgraph cluster_legend {", '    label="states"; fontsize=9; color="#bbbbbb";']
     previous = None
     for state in StepState:
         if state not in shown:

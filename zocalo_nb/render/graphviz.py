@@ -36,7 +36,8 @@ def run_dot(source: str, fmt: str = "svg", *, timeout: float = 30.0) -> bytes:
         )
     except subprocess.TimeoutExpired as err:
         raise RenderError(
-            f"graphviz took longer than {timeout:g} s", hint="draw a smaller recipe or raise timeout"
+            f"graphviz took longer than {timeout:g} s",
+            hint="draw a smaller recipe or raise timeout",
         ) from err
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
