@@ -1,0 +1,274 @@
+"""The Transport interface shared by ``memory://`` and ``stomp://``.
+
+Implementations fill in a few primitives (``_send``, ``_subscribe``, ``_ack``, ``_nack``,
+``_begin``, ``_commit``, ``_abort``, ``browse``, ``statistics``); this base adds the rest:
+JSON encoding, our stable message id, destination naming with the namespace prefix, and
+transactions as a context manager that hands back the input when the work fails.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import itertools
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal
+
+from zocalo_nb.config import Settings
+from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.transport.message import MESSAGE_ID, Message, RawBody, encode, new_message_id
+
+AckMode = Literal["auto", "client"]
+Callback = Callable[[Message], None]
+Kind = Literal["queue", "topic"]
+
+
+class TransportError(ZocaloNbError):
+    """A transport operation failed (not connected, broker refused, bad destination...)."""
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """Counters of one queue: messages waiting (incl. unacked), consumers, enqueued, dequeued."""
+
+    queue: str
+    depth: int
+    consumers: int
+    enqueued: int
+    dequeued: int
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A handle returned by subscribe; pass it to :meth:`Transport.unsubscribe`."""
+
+    id: str
+    destination: str
+    kind: Kind
+
+
+class Transport(abc.ABC):
+    """Send, broadcast, subscribe, ack/nack, transactions, browse and statistics.
+
+    Destinations are plain names (``"per_image_analysis"``) that the transport puts in its
+    namespace (``<prefix>.<name>``); a name starting with ``/`` (``/queue/DLQ.zocalo.x``) is
+    used as it is. All state lives on the instance.
+
+    Example::
+
+        with zocalo_nb.connect("memory://") as transport:
+            transport.subscribe("work", lambda m: print(m.body), ack="auto")
+            transport.send("work", {"n": 1})
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self._tx_acks: dict[str, list[Message]] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def connect(self) -> Transport:
+        """Connect (idempotent); returns self."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Disconnect; unacknowledged messages go back to the broker."""
+
+    @property
+    @abc.abstractmethod
+    def is_connected(self) -> bool:
+        """True while connected."""
+
+    def __enter__(self) -> Transport:
+        return self.connect()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "connected" if self.is_connected else "closed"
+        return f"<{type(self).__name__} {self.settings.redacted_url()} {state}>"
+
+    # -- naming ----------------------------------------------------------------------------
+    def name(self, destination: str) -> str:
+        """The broker-side name of ``destination`` (prefix added unless it starts with /)."""
+        if destination.startswith("/"):
+            return destination.split("/", 2)[2]
+        return f"{self.settings.prefix}.{destination}"
+
+    def dlq(self, queue: str) -> str:
+        """The absolute name of the dead-letter queue of ``queue`` (ActiveMQ's ``DLQ.`` rule)."""
+        return f"/queue/DLQ.{self.name(queue)}"
+
+    # -- sending ---------------------------------------------------------------------------
+    def send(
+        self,
+        queue: str,
+        body: Any,
+        *,
+        headers: Mapping[str, Any] | None = None,
+        delay: float | None = None,
+        expiration: float | None = None,
+        transaction: str | None = None,
+    ) -> str:
+        """Send ``body`` (JSON-encoded) to a queue; returns our stable message id.
+
+        ``delay`` and ``expiration`` are seconds from now.
+        """
+        return self._send_any("queue", queue, body, headers, delay, expiration, transaction)
+
+    def broadcast(
+        self,
+        topic: str,
+        body: Any,
+        *,
+        headers: Mapping[str, Any] | None = None,
+        delay: float | None = None,
+        expiration: float | None = None,
+        transaction: str | None = None,
+    ) -> str:
+        """Publish ``body`` to every current subscriber of a topic; returns our message id."""
+        return self._send_any("topic", topic, body, headers, delay, expiration, transaction)
+
+    def _send_any(
+        self,
+        kind: Kind,
+        destination: str,
+        body: Any,
+        headers: Mapping[str, Any] | None,
+        delay: float | None,
+        expiration: float | None,
+        transaction: str | None,
+    ) -> str:
+        if destination.startswith("/topic/"):
+            kind = "topic"
+        elif destination.startswith("/queue/"):
+            kind = "queue"
+        final = {str(k): str(v) for k, v in (headers or {}).items()}
+        final.setdefault(MESSAGE_ID, new_message_id())
+        text = body if isinstance(body, RawBody) else encode(body)
+        self._send(kind, self.name(destination), str(text), final, delay, expiration, transaction)
+        return final[MESSAGE_ID]
+
+    # -- receiving -------------------------------------------------------------------------
+    def subscribe(
+        self,
+        queue: str,
+        callback: Callback,
+        *,
+        ack: AckMode = "client",
+        prefetch: int | None = None,
+    ) -> Subscription:
+        """Consume ``queue``: competing consumers share its messages. With ``ack="client"``
+        every message must be acked or nacked; at most ``prefetch`` are held unacked."""
+        return self._subscribe_any("queue", queue, callback, ack, prefetch)
+
+    def subscribe_topic(self, topic: str, callback: Callback) -> Subscription:
+        """Receive every message broadcast on ``topic`` from now on (auto-acknowledged)."""
+        return self._subscribe_any("topic", topic, callback, "auto", None)
+
+    def _subscribe_any(
+        self, kind: Kind, destination: str, callback: Callback, ack: AckMode, prefetch: int | None
+    ) -> Subscription:
+        if ack not in ("auto", "client"):
+            raise TransportError(f"unknown ack mode {ack!r}", hint='use "auto" or "client"')
+        sub = Subscription(f"zocalo-nb-{next(self._ids)}", self.name(destination), kind)
+        self._subscribe(sub, callback, ack, prefetch or self.settings.prefetch)
+        return sub
+
+    def ack(self, message: Message, *, transaction: str | None = None) -> None:
+        """Acknowledge: the broker forgets the message (at commit, inside a transaction)."""
+        if transaction is not None:
+            with self._lock:
+                self._tx_acks.setdefault(transaction, []).append(message)
+        self._ack(message, transaction)
+
+    def nack(self, message: Message, *, transaction: str | None = None) -> None:
+        """Reject: the broker redelivers later, and dead-letters after its limit."""
+        self._nack(message, transaction)
+
+    # -- transactions ----------------------------------------------------------------------
+    def begin(self) -> str:
+        """Start a transaction; pass its id as ``transaction=`` to send/ack; then commit/abort."""
+        transaction = f"tx-{id(self):x}-{next(self._ids)}"
+        self._begin(transaction)
+        return transaction
+
+    def commit(self, transaction: str) -> None:
+        """Make the transaction's sends and acks happen, atomically."""
+        with self._lock:
+            self._tx_acks.pop(transaction, None)
+        self._commit(transaction)
+
+    def abort(self, transaction: str) -> None:
+        """Drop the transaction's sends; messages it acked are nacked so they come back."""
+        with self._lock:
+            acked = self._tx_acks.pop(transaction, [])
+        self._abort(transaction)
+        for message in acked:  # ActiveMQ keeps aborted acks with this consumer otherwise
+            self._nack(message, None)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[str]:
+        """``with transport.transaction() as tx:`` commit on success, abort on any error."""
+        transaction = self.begin()
+        try:
+            yield transaction
+        except BaseException:
+            self.abort(transaction)
+            raise
+        self.commit(transaction)
+
+    # -- primitives for implementations ----------------------------------------------------
+    @abc.abstractmethod
+    def _send(
+        self,
+        kind: Kind,
+        name: str,
+        text: str,
+        headers: dict[str, str],
+        delay: float | None,
+        expiration: float | None,
+        transaction: str | None,
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def _subscribe(
+        self, sub: Subscription, callback: Callback, ack: AckMode, prefetch: int
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Stop a subscription; its unacked messages go back to the queue."""
+
+    @abc.abstractmethod
+    def _ack(self, message: Message, transaction: str | None) -> None: ...
+
+    @abc.abstractmethod
+    def _nack(self, message: Message, transaction: str | None) -> None: ...
+
+    @abc.abstractmethod
+    def _begin(self, transaction: str) -> None: ...
+
+    @abc.abstractmethod
+    def _commit(self, transaction: str) -> None: ...
+
+    @abc.abstractmethod
+    def _abort(self, transaction: str) -> None: ...
+
+    @abc.abstractmethod
+    def browse(
+        self, queue: str, *, limit: int | None = None, timeout: float = 5.0
+    ) -> list[Message]:
+        """The messages waiting in ``queue``, oldest first, without consuming them."""
+
+    @abc.abstractmethod
+    def statistics(self, queue: str, *, timeout: float = 5.0) -> QueueStats:
+        """Depth, consumers, enqueued and dequeued counters of ``queue``."""

@@ -1,0 +1,86 @@
+"""Messages as our transports hand them to callbacks, and the JSON codec used on the wire."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Header carrying our own stable message id (broker message ids are not stable everywhere).
+MESSAGE_ID = "zocalo-nb-id"
+#: Headers the brokers own: never copied when a message is re-sent.
+BROKER_HEADERS = frozenset(
+    {
+        "content-length",
+        "destination",
+        "expires",
+        "message-id",
+        "original-destination",
+        "originalExpiration",
+        "subscription",
+        "timestamp",
+        "redelivered",
+        "ack",
+        "priority",
+        "persistent",
+        "content-type",
+        "transformation",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message delivered to a subscription.
+
+    ``body`` is the decoded JSON value, or the raw text when the body is not JSON (then
+    ``is_json`` is False). ``delivery_count`` is known on ``memory://`` and None on brokers
+    that do not report it (ActiveMQ over STOMP); ``redelivered`` is known on both.
+    """
+
+    destination: str
+    body: Any
+    headers: Mapping[str, str]
+    is_json: bool = True
+    redelivered: bool = False
+    delivery_count: int | None = None
+    #: Opaque handles for ack/nack on the transport that delivered the message.
+    ack_id: str = field(default="", repr=False)
+    subscription: str = field(default="", repr=False)
+
+    @property
+    def message_id(self) -> str:
+        """Our stable id (header ``zocalo-nb-id``), falling back to the broker's message-id."""
+        return self.headers.get(MESSAGE_ID) or self.headers.get("message-id", "")
+
+    def user_headers(self) -> dict[str, str]:
+        """Headers worth keeping when this message is sent on again (broker headers removed)."""
+        return {k: v for k, v in self.headers.items() if k not in BROKER_HEADERS}
+
+
+def new_message_id() -> str:
+    """A fresh stable message id."""
+    return uuid.uuid4().hex
+
+
+def encode(body: Any) -> str:
+    """The wire form of a body: JSON, as upstream workflows sends it."""
+    return json.dumps(body)
+
+
+def decode(text: str | bytes) -> tuple[Any, bool]:
+    """``(value, True)`` for a JSON body, ``(text, False)`` for anything else; never raises."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    try:
+        return json.loads(text), True
+    except (ValueError, RecursionError):
+        return text, False
+
+
+class RawBody(str):
+    """A body sent as this exact text, not JSON-encoded (for tests and reinjection)."""
+
+    __slots__ = ()
