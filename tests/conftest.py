@@ -19,3 +19,6 @@ def linear() -> dict[str, object]:
         "3": {"topic": "results", "custom-field": {"kept": True}},
         "start": [[1, {"file": "{file}"}]],
     }
+
+
+pytest_plugins = ["tests.brokers"]

@@ -106,7 +106,9 @@ class StompTransport(Transport):
             conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
-                conn.disconnect()
+                # With a receipt, stomp.py waits until the broker has processed every frame
+                # we sent, so nothing sent just before close() is lost.
+                conn.disconnect(receipt=f"bye-{uuid.uuid4().hex[:8]}")
         thread = self._reconnector
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)

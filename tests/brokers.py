@@ -1,0 +1,67 @@
+"""Where tests find a real ActiveMQ: the one ./dev test started, or a private one.
+
+``./dev test`` starts our ActiveMQ and exports ``ZOCALO_NB_TEST_STOMP``. Run on its own,
+pytest starts a private instance (ActiveMQ must be installed: ``zocalo-nb broker install``).
+Nothing is skipped: without a broker these tests fail and say how to get one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from zocalo_nb.broker.activemq import ActiveMQ
+
+TEST_REDELIVERIES = 2
+TEST_PASSWORD = "amq-test-pw"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def private_activemq(base: Path, **options: object) -> ActiveMQ:
+    if not ActiveMQ.installed():
+        pytest.fail(
+            "ActiveMQ is not installed, so the broker tests cannot run. "
+            "Run ./dev test (it installs and starts it) or 'zocalo-nb broker install'."
+        )
+    defaults: dict[str, object] = {
+        "stomp_port": free_port(),
+        "redeliveries": TEST_REDELIVERIES,
+        "journal_sync": "never",
+        "password": TEST_PASSWORD,
+    }
+    return ActiveMQ(base, **{**defaults, **options})  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def activemq_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A stomp:// URL of a running ActiveMQ with our configuration."""
+    if os.environ.get("ZOCALO_NB_TEST_STOMP"):
+        yield os.environ["ZOCALO_NB_TEST_STOMP"]
+        return
+    instance = private_activemq(tmp_path_factory.mktemp("activemq"))
+    instance.start()
+    try:
+        yield instance.url
+    finally:
+        instance.stop()
+
+
+def eventually(check: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
+    """Poll ``check`` until it holds or ``timeout`` passes (tests only)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return check()

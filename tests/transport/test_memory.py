@@ -1,0 +1,78 @@
+"""What only memory:// does: private brokers, join() for tests, errors on misuse."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.brokers import eventually
+from zocalo_nb.transport import MemoryBroker, Message, TransportError, connect
+from zocalo_nb.transport.broker import CallbackFailed
+
+
+def test_each_plain_memory_url_gets_a_broker_of_its_own() -> None:
+    with connect("memory://") as a, connect("memory://") as b:
+        got: list[Message] = []
+        b.subscribe("q", got.append, ack="auto")
+        a.send("q", {"n": 1})
+        b.broker.join()
+        assert got == []  # nothing shared between transports
+
+
+def test_transports_on_one_broker_talk_and_join_waits_for_all_work() -> None:
+    broker = MemoryBroker()
+    a, b = broker.connect(), broker.connect()
+    got: list[object] = []
+
+    def relay(message: Message) -> None:
+        b.send("second", {"n": message.body["n"] + 1})
+        b.ack(message)
+
+    b.subscribe("first", relay)
+    a.subscribe("second", lambda m: (got.append(m.body), a.ack(m)))
+    for n in range(100):
+        a.send("first", {"n": n}, delay=0.01 if n % 10 == 0 else None)
+    broker.join(timeout=10)
+    assert sorted(x["n"] for x in got) == list(range(1, 101))  # type: ignore[index]
+    a.close(), b.close(), broker.close()
+
+
+def test_join_reraises_callback_errors_and_times_out_when_work_is_stuck() -> None:
+    broker = MemoryBroker()
+    transport = broker.connect()
+    transport.subscribe("boom", lambda m: 1 / 0, ack="auto")
+    transport.send("boom", {})
+    with pytest.raises(CallbackFailed, match="ZeroDivisionError") as caught:
+        broker.join()
+    assert isinstance(caught.value.__cause__, ZeroDivisionError)
+    transport.subscribe("held", lambda m: None)  # client ack, never acked
+    transport.send("held", {})
+    with pytest.raises(TimeoutError):
+        broker.join(timeout=0.3)
+    transport.close()
+    broker.join()  # closing handed the message back; nobody consumes it now
+
+
+def test_using_a_closed_transport_says_how_to_fix_it() -> None:
+    transport = connect("memory://")
+    transport.close()
+    with pytest.raises(TransportError, match="not connected") as caught:
+        transport.send("q", {})
+    assert "connect()" in caught.value.hint
+    assert "closed" in repr(transport)
+
+
+def test_ack_on_the_wrong_transport_or_unknown_transaction_is_explained() -> None:
+    broker = MemoryBroker()
+    a, b = broker.connect(), broker.connect()
+    got: list[Message] = []
+    a.subscribe("q", got.append)
+    b.send("q", {})
+    assert eventually(lambda: bool(got))
+    with pytest.raises(TransportError, match="not received by a subscription of this transport"):
+        b.ack(got[0])
+    with pytest.raises(TransportError, match="unknown transaction"):
+        a.ack(got[0], transaction="tx-nope")
+    with pytest.raises(TransportError, match="unknown ack mode"):
+        a.subscribe("q", got.append, ack="sometimes")  # type: ignore[arg-type]
+    a.ack(got[0])
+    broker.join()

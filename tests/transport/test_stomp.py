@@ -1,0 +1,155 @@
+"""What only the STOMP transport does: connection errors, reconnection, TCP_NODELAY, interop."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.brokers import eventually, free_port, private_activemq
+from zocalo_nb.config import Settings
+from zocalo_nb.transport import Message, TransportError, connect
+from zocalo_nb.transport.stomp import StompTransport
+
+pytestmark = pytest.mark.activemq
+
+
+def test_bad_credentials_fail_fast_naming_host_port_and_source_but_not_the_password(
+    activemq_url: str,
+) -> None:
+    settings = Settings.build(activemq_url, password="sw0rdfish-wrong")
+    started = time.monotonic()
+    with pytest.raises(TransportError) as caught:
+        connect(settings)
+    text = str(caught.value)
+    assert time.monotonic() - started < 5
+    assert f"127.0.0.1:{settings.port}" in text and "settings from argument" in text
+    assert "password is invalid" in text and "sw0rdfish" not in text
+    assert "zocalo-nb broker status" in caught.value.hint
+
+
+def test_a_refused_connection_fails_fast() -> None:
+    started = time.monotonic()
+    with pytest.raises(TransportError, match=r"cannot connect to STOMP broker 127\.0\.0\.1:\d+"):
+        connect(f"stomp://u:secret@127.0.0.1:{free_port()}")
+    assert time.monotonic() - started < 5
+
+
+def test_passwords_never_show_in_reprs(activemq_url: str) -> None:
+    transport = connect(activemq_url)
+    try:
+        password = Settings.from_url(activemq_url).password
+        assert (
+            password and password not in repr(transport) and password not in str(transport.settings)
+        )
+        assert password not in repr(transport.settings)
+    finally:
+        transport.close()
+
+
+def test_tcp_nodelay_is_set_on_the_socket(activemq_url: str) -> None:
+    transport = connect(activemq_url)
+    assert isinstance(transport, StompTransport)
+    try:
+        sock = transport._conn.transport.socket
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        transport.close()
+
+
+def test_broker_restart_reconnects_resubscribes_and_loses_no_persistent_message(
+    tmp_path: Path,
+) -> None:
+    broker = private_activemq(tmp_path / "amq")
+    broker.start()
+    try:
+        prefix = f"r{uuid.uuid4().hex[:8]}"
+        consumer = connect(Settings.build(broker.url, prefix=prefix))
+        received: list[Any] = []
+
+        def take(message: Message) -> None:
+            received.append(message.body)
+            consumer.ack(message)
+
+        consumer.subscribe("survive", take)
+        with connect(Settings.build(broker.url, prefix=prefix)) as sender:
+            sender.send("survive", {"n": "before"})
+            assert eventually(lambda: received == [{"n": "before"}])
+            sender.send("parked", {"n": "kept over restart"})
+        broker.stop()
+        assert eventually(lambda: not consumer.is_connected, timeout=20)
+        broker.start()
+        assert isinstance(consumer, StompTransport) and consumer.wait_connected(30)
+        sock = consumer._conn.transport.socket
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        with connect(Settings.build(broker.url, prefix=prefix)) as sender:
+            sender.send("survive", {"n": "after"})
+            assert eventually(lambda: {"n": "after"} in received, timeout=20)
+            assert [m.body for m in sender.browse("parked")] == [{"n": "kept over restart"}]
+        consumer.close()
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def upstream_transport(activemq_url: str) -> Any:
+    from workflows.transport.stomp_transport import StompTransport as UpstreamStomp
+
+    settings = Settings.from_url(activemq_url)
+    saved = dict(UpstreamStomp.defaults)
+    prefix = f"u{uuid.uuid4().hex[:8]}"
+    UpstreamStomp.defaults.update(
+        {
+            "--stomp-host": settings.host,
+            "--stomp-port": settings.port,
+            "--stomp-user": settings.username,
+            "--stomp-pass": settings.password,
+            "--stomp-prfx": prefix,
+        }
+    )
+    upstream = UpstreamStomp()
+    upstream.connect()
+    yield upstream, Settings.build(activemq_url, prefix=prefix)
+    upstream.disconnect()
+    UpstreamStomp.defaults.clear()
+    UpstreamStomp.defaults.update(saved)
+
+
+@pytest.mark.upstream
+def test_upstream_workflows_receives_what_we_send_and_we_receive_what_it_sends(
+    upstream_transport: Any,
+) -> None:
+    upstream, settings = upstream_transport
+    got_upstream: list[tuple[dict[str, Any], Any]] = []
+    arrived = threading.Event()
+
+    def upstream_callback(header: dict[str, Any], message: Any) -> None:
+        got_upstream.append((header, message))
+        upstream.ack(header)
+        arrived.set()
+
+    upstream.subscribe("to.upstream", upstream_callback, acknowledgement=True)
+    ours = connect(settings)
+    try:
+        time.sleep(0.3)
+        ours.send("to.upstream", {"recipe": {"1": {}}, "n": 1}, headers={"workflows-recipe": True})
+        assert arrived.wait(10)
+        header, message = got_upstream[0]
+        assert message == {"recipe": {"1": {}}, "n": 1}
+        assert header["workflows-recipe"] == "True"
+
+        received: list[Message] = []
+        ours.subscribe("to.us", lambda m: (received.append(m), ours.ack(m)))
+        time.sleep(0.3)
+        upstream.send("to.us", {"from": "upstream", "list": [1, 2]}, headers={"x": "y"})
+        upstream.broadcast("news", {"ignored": True})
+        assert eventually(lambda: len(received) == 1)
+        assert received[0].body == {"from": "upstream", "list": [1, 2]}
+        assert received[0].headers["x"] == "y"
+    finally:
+        ours.close()
