@@ -27,6 +27,13 @@ BROKER_HEADERS = frozenset(
         "persistent",
         "content-type",
         "transformation",
+        "type",
+        # ActiveMQ's scheduler and redelivery plugin
+        "scheduledJobId",
+        "redeliveryDelay",
+        "AMQ_SCHEDULED_DELAY",
+        "AMQ_SCHEDULED_PERIOD",
+        "AMQ_SCHEDULED_REPEAT",
     }
 )
 

@@ -1,0 +1,194 @@
+"""StepContext: the one way services, wrappers and notebooks move along a recipe.
+
+Everything a handler sends is collected in an outbox and sent by the service runner inside
+the same broker transaction as the ack of the incoming message: all of it happens, or none.
+Sending on a channel the recipe does not wire is recorded as a warning and logged with the
+run id, never silently dropped.
+
+Example (inside a service handler)::
+
+    def handle(ctx: StepContext, payload):
+        result = analyse(ctx.parameters["image"])
+        ctx.send_to("success", {"spots": result})
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from zocalo_nb.dispatch.envelope import RECIPE_HEADER, RecipeMessage
+from zocalo_nb.recipe import Recipe, Step
+from zocalo_nb.recipe.links import PLAIN
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message a handler asked to send: a queue or topic, a body, headers, a delay."""
+
+    kind: str  # "queue" or "topic"
+    destination: str
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float | None = None
+
+
+@dataclass(frozen=True)
+class UnwiredSend:
+    """A send on a channel that leads nowhere in the recipe."""
+
+    step: int
+    channel: str
+    run_id: str | None
+
+
+class MessageContext:
+    """What a handler of plain (non-recipe) messages gets: headers and an outbox."""
+
+    def __init__(self, headers: Mapping[str, str] | None = None) -> None:
+        self.headers = dict(headers or {})
+        self.outbox: list[Outgoing] = []
+        self.unwired: list[UnwiredSend] = []
+
+    @property
+    def run_id(self) -> str | None:
+        return None
+
+    def send_message(
+        self,
+        queue: str,
+        body: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float | None = None,
+    ) -> None:
+        """Send a plain message to ``queue`` when the incoming one is committed."""
+        self.outbox.append(Outgoing("queue", queue, body, dict(headers or {}), delay))
+
+    def broadcast(self, topic: str, body: Any, *, headers: Mapping[str, str] | None = None) -> None:
+        """Broadcast a plain message on ``topic`` when the incoming one is committed."""
+        self.outbox.append(Outgoing("topic", topic, body, dict(headers or {})))
+
+    def start(self, recipe: Recipe, *, environment: Mapping[str, Any] | None = None) -> str:
+        """Start a recipe (validated) when the incoming message is committed; returns its run id."""
+        run_id, messages = start_messages(recipe, environment=environment)
+        self.outbox += messages
+        return run_id
+
+
+class StepContext(MessageContext):
+    """The current step of a recipe message, and how to send along the recipe."""
+
+    def __init__(self, message: RecipeMessage, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(headers)
+        self.message = message
+
+    # -- what the step is ------------------------------------------------------------------
+    @property
+    def recipe(self) -> Recipe:
+        return self.message.recipe
+
+    @property
+    def step_id(self) -> int:
+        return self.message.pointer
+
+    @property
+    def step(self) -> Step:
+        return self.message.recipe[self.message.pointer]
+
+    @property
+    def parameters(self) -> Mapping[str, Any]:
+        """The step's parameters (read-only)."""
+        return self.step.parameters
+
+    @property
+    def payload(self) -> Any:
+        return self.message.payload
+
+    @property
+    def environment(self) -> Mapping[str, Any]:
+        return self.message.environment
+
+    @property
+    def run_id(self) -> str | None:
+        return self.message.run_id
+
+    @property
+    def path(self) -> tuple[int, ...]:
+        return self.message.path
+
+    def __repr__(self) -> str:
+        return f"<StepContext run={self.run_id} step={self.step_id} queue={self.step.queue}>"
+
+    # -- moving on -------------------------------------------------------------------------
+    def send(self, payload: Any, *, delay: float | None = None) -> int:
+        """Send ``payload`` on the plain outputs; returns how many steps it went to."""
+        return self.send_to(PLAIN, payload, delay=delay)
+
+    def send_to(self, channel: str, payload: Any, *, delay: float | None = None) -> int:
+        """Send ``payload`` to the steps wired to ``channel`` (``""`` for plain outputs).
+
+        Upstream semantics: a step with plain outputs ignores named channels, a step with
+        named outputs ignores plain sends. Either way the unwired send is recorded.
+        """
+        targets = self.step.outputs().get(channel, ())
+        if not targets:
+            self._unwired(channel)
+            return 0
+        for target in targets:
+            self._to_step(target, payload, path=(*self.message.path, self.step_id), delay=delay)
+        return len(targets)
+
+    def checkpoint(self, payload: Any, *, delay: float | None = None) -> None:
+        """Send ``payload`` back to this same step (the path is not extended)."""
+        self._to_step(self.step_id, payload, path=self.message.path, delay=delay)
+
+    def _to_step(
+        self, target: int, payload: Any, *, path: tuple[int, ...], delay: float | None
+    ) -> None:
+        message = RecipeMessage(
+            self.message.recipe, target, payload, path, self.message.environment
+        )
+        self.outbox += outgoing_for(message, delay=delay)
+
+    def _unwired(self, channel: str) -> None:
+        self.unwired.append(UnwiredSend(self.step_id, channel, self.run_id))
+        log.warning(
+            "run %s step %s: send on channel %r goes nowhere (not wired in the recipe)",
+            self.run_id,
+            self.step_id,
+            channel or "(plain)",
+        )
+
+
+def outgoing_for(message: RecipeMessage, *, delay: float | None = None) -> list[Outgoing]:
+    """The messages that deliver ``message`` to its step's queue and/or topic."""
+    step = message.recipe[message.pointer]
+    if delay is None:
+        delay = step.transport_delay
+    body = message.to_body()
+    headers = {RECIPE_HEADER: "True"}
+    sent = []
+    if step.queue:
+        sent.append(Outgoing("queue", step.queue, body, headers, delay))
+    if step.topic:
+        sent.append(Outgoing("topic", step.topic, body, headers, delay))
+    return sent
+
+
+def start_messages(
+    recipe: Recipe, *, environment: Mapping[str, Any] | None = None, run_id: str | None = None
+) -> tuple[str, list[Outgoing]]:
+    """Validate ``recipe`` and build the messages that start it; returns (run id, messages)."""
+    recipe.validate()
+    env = dict(environment or {})
+    env.setdefault("ID", run_id or str(uuid.uuid4()))
+    messages: list[Outgoing] = []
+    for step, payload in recipe.start:
+        messages += outgoing_for(RecipeMessage(recipe, step, payload, (), env))
+    return str(env["ID"]), messages

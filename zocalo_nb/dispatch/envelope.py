@@ -1,0 +1,91 @@
+"""The upstream recipe message: header ``workflows-recipe`` and a five-key JSON body.
+
+``environment`` (recipe-wide; ``ID`` is the run id), ``payload`` (for the target step),
+``recipe`` (the whole recipe), ``recipe-path`` (steps already visited, oldest first),
+``recipe-pointer`` (the target step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from zocalo_nb.errors import RecipeError, ZocaloNbError
+from zocalo_nb.recipe import Recipe
+
+RECIPE_HEADER = "workflows-recipe"
+_TRUE = (True, "True", "true", 1, "1")
+
+
+class NotARecipeMessage(ZocaloNbError):
+    """A message that cannot be read as a recipe message; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            reason,
+            hint="recipe messages carry the header workflows-recipe: True and a body "
+            "with environment, payload, recipe, recipe-path and recipe-pointer",
+        )
+        self.reason = reason
+
+
+def is_recipe_message(headers: Mapping[str, Any]) -> bool:
+    """True when the header marks a recipe message (True, "True", "true" or 1, as upstream)."""
+    return headers.get(RECIPE_HEADER) in _TRUE
+
+
+@dataclass(frozen=True)
+class RecipeMessage:
+    """A parsed recipe message: which step of which recipe, with what payload."""
+
+    recipe: Recipe
+    pointer: int
+    payload: Any = None
+    path: tuple[int, ...] = ()
+    environment: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str | None:
+        """The run id (``environment.ID``)."""
+        value = self.environment.get("ID")
+        return str(value) if value is not None else None
+
+    def to_body(self) -> dict[str, Any]:
+        """The JSON body upstream expects."""
+        return {
+            "environment": dict(self.environment),
+            "payload": self.payload,
+            "recipe": self.recipe.to_dict(),
+            "recipe-path": list(self.path),
+            "recipe-pointer": self.pointer,
+        }
+
+    @classmethod
+    def from_body(cls, body: Any, headers: Mapping[str, Any] | None = None) -> RecipeMessage:
+        """Parse a received body; raises NotARecipeMessage with the reason when it is not one."""
+        if headers is not None and not is_recipe_message(headers):
+            raise NotARecipeMessage("the message has no workflows-recipe header")
+        if not isinstance(body, Mapping):
+            raise NotARecipeMessage(f"the body is {type(body).__name__}, not a JSON object")
+        missing = [k for k in ("recipe", "recipe-pointer") if k not in body]
+        if missing:
+            raise NotARecipeMessage(f"the body lacks {', '.join(missing)}")
+        try:
+            recipe = (
+                Recipe.from_dict(body["recipe"])
+                if not isinstance(body["recipe"], Recipe)
+                else body["recipe"]
+            )
+        except RecipeError as err:
+            raise NotARecipeMessage(f"the recipe cannot be read: {err.message}") from err
+        pointer = body["recipe-pointer"]
+        if isinstance(pointer, str) and pointer.isdigit():
+            pointer = int(pointer)
+        if not isinstance(pointer, int) or isinstance(pointer, bool) or pointer not in recipe:
+            raise NotARecipeMessage(f"recipe-pointer {pointer!r} is not a step of the recipe")
+        path = body.get("recipe-path") or []
+        environment = body.get("environment") or {}
+        if not isinstance(path, list) or not isinstance(environment, Mapping):
+            raise NotARecipeMessage("recipe-path must be a list and environment an object")
+        return cls(recipe, pointer, body.get("payload"), tuple(path), dict(environment))

@@ -1,0 +1,263 @@
+"""Handling received messages so that nothing is lost and nothing is done twice.
+
+For a batch of messages, every handler runs first (its sends are collected, not sent);
+then one transaction carries, for each message, its ack plus either its outputs and events,
+or a retry copy, or its dead letter. The broker commits all of it or none: a crash before the
+commit leaves every message unacked, and the broker hands it to another consumer.
+
+Counting, so that a bad message ends in the DLQ instead of looping forever:
+
+- ``zocalo-nb-attempt``: handler failures. A handler that raises is retried (ack + re-send
+  with a delay, in one transaction) until ``max_attempts``; then the message is
+  dead-lettered with the error type, message, a truncated traceback, service, host and
+  attempts in its headers.
+- ``zocalo-nb-redeliveries``: crashes and disconnects. The broker marks such messages
+  ``redelivered`` but (ActiveMQ over STOMP) gives no count, so each one is first re-sent with
+  this counter increased; past ``max_redeliveries`` it is dead-lettered. A message that kills
+  its service every time therefore ends in the DLQ too.
+- Messages that are not JSON, not recipe messages, or point at a missing step are
+  dead-lettered at once with the reason; so is a handler that raises :class:`Reject`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from zocalo_nb.dispatch import MessageContext, NotARecipeMessage, RecipeMessage, StepContext
+from zocalo_nb.dispatch.context import Outgoing
+from zocalo_nb.service.events import EVENTS_TOPIC, State, event
+from zocalo_nb.service.service import Reject, Service
+from zocalo_nb.transport import Message, RawBody, Transport, TransportError
+
+log = logging.getLogger(__name__)
+
+ATTEMPT = "zocalo-nb-attempt"
+REDELIVERIES = "zocalo-nb-redeliveries"
+#: Headers describing why a message was dead-lettered.
+DLQ_HEADERS = (
+    "zocalo-nb-reason",
+    "zocalo-nb-error-type",
+    "zocalo-nb-error",
+    "zocalo-nb-traceback",
+    "zocalo-nb-service",
+    "zocalo-nb-host",
+    "zocalo-nb-attempts",
+)
+TRACEBACK_LIMIT = 2000
+MAX_REDELIVERIES = 5
+
+
+@dataclass
+class Outcome:
+    """What the transaction for one message must carry."""
+
+    message: Message
+    sends: list[Outgoing] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Processor:
+    """Runs handlers and commits their results (see module docstring). Thread-safe."""
+
+    def __init__(self, transport: Transport, host: str, *, events: bool = True) -> None:
+        self.transport = transport
+        self.host = host
+        self.events = events
+        self.handled = 0
+
+    def handle_batch(self, batch: list[tuple[Service, Message]]) -> None:
+        """Handle messages and commit everything in one transaction."""
+        outcomes = [self.handle(service, message) for service, message in batch]
+        try:
+            with self.transport.transaction() as tx:
+                for outcome in outcomes:
+                    for out in outcome.sends:
+                        self._send(out, tx)
+                    if self.events:
+                        for item in outcome.events:
+                            self.transport.broadcast(EVENTS_TOPIC, item, transaction=tx)
+                    if outcome.message.destination.startswith("/queue/"):
+                        self.transport.ack(outcome.message, transaction=tx)
+        except TransportError as err:
+            # Nothing was committed: the broker hands these messages out again.
+            log.warning("could not commit %d message(s): %s", len(outcomes), err.message)
+            return
+        self.handled += len(outcomes)
+
+    def _send(self, out: Outgoing, tx: str) -> None:
+        body = out.body
+        if out.kind == "queue":
+            self.transport.send(
+                out.destination, body, headers=out.headers, delay=out.delay, transaction=tx
+            )
+        else:
+            self.transport.broadcast(
+                out.destination, body, headers=out.headers, delay=out.delay, transaction=tx
+            )
+
+    # -- one message -----------------------------------------------------------------------
+    def handle(self, service: Service, message: Message) -> Outcome:
+        """Run the handler for one message and decide what its transaction carries."""
+        attempt = _int(message.headers.get(ATTEMPT), 1)
+        redeliveries = _int(message.headers.get(REDELIVERIES), 0)
+        info = _Info(service, message, self.host, attempt)
+        if not message.is_json:
+            return self._dead(info, "the body is not JSON")
+        ctx: MessageContext
+        payload: Any = message.body
+        if service.recipe:
+            try:
+                parsed = RecipeMessage.from_body(message.body, message.headers)
+            except NotARecipeMessage as err:
+                return self._dead(info, f"not a recipe message: {err.reason}")
+            ctx = StepContext(parsed, message.headers)
+            payload = parsed.payload
+            info.run, info.step = parsed.run_id, parsed.pointer
+            limit = _int(
+                parsed.recipe[parsed.pointer].fields.get("max-attempts"), service.max_attempts
+            )
+        else:
+            ctx = MessageContext(message.headers)
+            limit = service.max_attempts
+        if message.redelivered:
+            return self._redelivered(info, redeliveries + 1)
+        if self.events:
+            self._received(info)
+        started = time.time()
+        try:
+            service.handler(ctx, payload)
+        except Reject as err:
+            return self._dead(info, f"rejected: {err.message}", err, started=started)
+        except Exception as err:
+            if attempt < limit:
+                return self._retry(info, err, started, service.retry_delay(attempt))
+            outcome = self._dead(info, f"failed {attempt} time(s)", err, started=started)
+            outcome.events.insert(0, info.event("failed", started=started, error=_error(err)))
+            return outcome
+        outcome = Outcome(message, list(ctx.outbox))
+        for unwired in ctx.unwired:
+            outcome.events.append(info.event("unwired-send", channel=unwired.channel))
+        outcome.events.append(info.event("succeeded", started=started))
+        return outcome
+
+    def _received(self, info: _Info) -> None:
+        # Best effort: the terminal event travels with the transaction anyway.
+        with contextlib.suppress(TransportError):
+            self.transport.broadcast(EVENTS_TOPIC, info.event("received"))
+
+    def _retry(self, info: _Info, err: Exception, started: float, delay: float) -> Outcome:
+        log.warning(
+            "run %s step %s: %s (attempt %d), retrying in %.1f s",
+            info.run,
+            info.step,
+            _oneline(err),
+            info.attempt,
+            delay,
+        )
+        headers = {
+            **info.message.user_headers(),
+            ATTEMPT: str(info.attempt + 1),
+            "zocalo-nb-error": _oneline(err)[:500],
+        }
+        copy = Outgoing("queue", info.message.destination, _body(info.message), headers, delay)
+        retrying = info.event("retrying", started=started, error=_error(err), delay=delay)
+        return Outcome(info.message, [copy], [retrying])
+
+    def _redelivered(self, info: _Info, count: int) -> Outcome:
+        if count > MAX_REDELIVERIES:
+            return self._dead(
+                info,
+                f"redelivered {count - 1} time(s) after its consumer crashed or disconnected",
+            )
+        headers = {**info.message.user_headers(), REDELIVERIES: str(count)}
+        copy = Outgoing("queue", info.message.destination, _body(info.message), headers)
+        return Outcome(info.message, [copy], [info.event("retrying", reason="redelivered")])
+
+    def _dead(
+        self,
+        info: _Info,
+        reason: str,
+        err: BaseException | None = None,
+        *,
+        started: float | None = None,
+    ) -> Outcome:
+        log.error(
+            "dead-lettering message %s from %s: %s",
+            info.message.message_id,
+            info.message.destination,
+            reason,
+        )
+        headers = {
+            **info.message.user_headers(),
+            "original-destination": info.message.destination,
+            "zocalo-nb-reason": reason,
+            "zocalo-nb-service": info.service.name,
+            "zocalo-nb-host": self.host,
+            "zocalo-nb-attempts": str(info.attempt),
+        }
+        if err is not None:
+            headers["zocalo-nb-error-type"] = type(err).__name__
+            headers["zocalo-nb-error"] = _oneline(err)[:1000]
+            headers["zocalo-nb-traceback"] = "".join(traceback.format_exception(err))[
+                -TRACEBACK_LIMIT:
+            ]
+        name = info.message.destination.split("/", 2)[-1]
+        dead = Outgoing("queue", f"/queue/DLQ.{name}", _body(info.message), headers)
+        extra: dict[str, Any] = {"reason": reason}
+        if err is not None:
+            extra["error"] = _error(err)
+        if started is not None:
+            extra["started"] = started
+        return Outcome(info.message, [dead], [info.event("dead-lettered", **extra)])
+
+
+@dataclass
+class _Info:
+    service: Service
+    message: Message
+    host: str
+    attempt: int
+    run: str | None = None
+    step: int | None = None
+
+    def event(self, state: State, *, started: float | None = None, **extra: Any) -> dict[str, Any]:
+        if started is not None:
+            extra["started"] = started
+            extra["duration"] = time.time() - started
+        return event(
+            state,
+            service=self.service.name,
+            host=self.host,
+            run=self.run,
+            step=self.step,
+            attempt=self.attempt,
+            message_id=self.message.message_id,
+            queue=self.message.destination,
+            **extra,
+        )
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _body(message: Message) -> Any:
+    return message.body if message.is_json else RawBody(message.body)
+
+
+def _oneline(err: BaseException) -> str:
+    text = str(err).strip().replace("\n", " ")
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _error(err: BaseException) -> Mapping[str, str]:
+    return {"type": type(err).__name__, "message": str(err)[:1000]}

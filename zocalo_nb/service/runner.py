@@ -1,0 +1,266 @@
+"""ServiceRunner: hosts one or many services with N worker threads on one connection.
+
+In a notebook it runs in the background (``start()``/``stop()`` or ``with``); from the CLI
+``run()`` blocks until SIGTERM/SIGINT or an upstream-format shutdown command on the
+``command`` topic. Stopping is graceful: workers finish the batch in hand, then the
+connection closes and the broker hands any message not yet started to another consumer.
+
+Status goes out on ``transient.status`` in upstream's format every 6 s and on every change,
+so upstream's monitors see these services.
+
+Example::
+
+    broker = MemoryBroker()
+    with ServiceRunner([spotfinder], "memory://", broker=broker, workers=2):
+        submit(recipe, transport=broker.connect())
+        broker.join()
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType, TracebackType
+from typing import Any
+
+from zocalo_nb.config import Settings
+from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.service.processing import Processor
+from zocalo_nb.service.service import Service
+from zocalo_nb.service.status import (
+    STATUS_EXPIRY,
+    STATUS_INTERVAL,
+    STATUS_TOPIC,
+    ServiceStatus,
+    Utilisation,
+    host_id,
+    status_message,
+)
+from zocalo_nb.transport import MemoryBroker, Message, Transport, TransportError, connect
+
+log = logging.getLogger(__name__)
+COMMAND_TOPIC = "command"
+_STOP = object()
+
+
+class ServiceRunner:
+    """Runs services (see module docstring). ``batch`` messages share one transaction."""
+
+    def __init__(
+        self,
+        services: Sequence[Service],
+        url_or_settings: str | Settings | None = None,
+        *,
+        broker: MemoryBroker | None = None,
+        workers: int = 1,
+        batch: int = 10,
+        events: bool = True,
+        status_interval: float = STATUS_INTERVAL,
+    ) -> None:
+        if not services:
+            raise ZocaloNbError("no services to run", hint="pass at least one Service")
+        if workers < 1 or batch < 1:
+            raise ZocaloNbError("workers and batch must be at least 1", hint="e.g. workers=2")
+        self.services = tuple(services)
+        self.url_or_settings = url_or_settings
+        self.broker = broker
+        self.workers = workers
+        self.batch = batch
+        self.events = events
+        self.status_interval = status_interval
+        self.host = host_id()
+        self.transport: Transport | None = None
+        self.processor: Processor | None = None
+        self._inbox: queue.Queue[Any] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._stop_requested = threading.Event()
+        self._foreground = False
+        self._status = ServiceStatus.NEW
+        self._status_changed = threading.Condition()
+        self._busy = 0
+        self._utilisation = Utilisation(status_interval)
+
+    @property
+    def name(self) -> str:
+        """The services' names joined (what status messages call this runner)."""
+        return "+".join(s.name for s in self.services)
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<ServiceRunner {self.name} x{self.workers} {state}>"
+
+    @property
+    def running(self) -> bool:
+        return bool(self._threads) and not self._stopped.is_set()
+
+    @property
+    def handled(self) -> int:
+        """Messages handled (committed) so far."""
+        return self.processor.handled if self.processor else 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> ServiceRunner:
+        """Connect, subscribe and start the workers in the background; returns self."""
+        if self._threads:
+            return self
+        self._set_status(ServiceStatus.STARTING)
+        self.transport = connect(self.url_or_settings, broker=self.broker)
+        self.processor = Processor(self.transport, self.host, events=self.events)
+        self._threads.append(
+            threading.Thread(target=self._status_loop, daemon=True, name="zocalo-nb-status")
+        )
+        for n in range(self.workers):
+            self._threads.append(
+                threading.Thread(target=self._work, daemon=True, name=f"zocalo-nb-worker-{n}")
+            )
+        for thread in self._threads:
+            thread.start()
+        prefetch = self.workers * self.batch
+        for service in self.services:
+            for name in service.queues:
+                self.transport.subscribe(name, self._receiver(service), prefetch=prefetch)
+            for name in service.topics:
+                self.transport.subscribe_topic(name, self._receiver(service))
+        self.transport.subscribe_topic(COMMAND_TOPIC, self._command)
+        self._set_status(ServiceStatus.IDLE)
+        log.info(
+            "%s started on %s with %d worker(s)",
+            self.name,
+            self.transport.settings.redacted_url(),
+            self.workers,
+        )
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the batches in hand, hand back the rest, close. Safe to call twice."""
+        if not self._threads or self._stopping.is_set():
+            self._stopped.wait(timeout)
+            return
+        self._stopping.set()
+        self._set_status(ServiceStatus.SHUTDOWN)
+        workers = [t for t in self._threads if t.name.startswith("zocalo-nb-worker")]
+        for _ in workers:
+            self._inbox.put(_STOP)
+        for thread in workers:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+        self._set_status(ServiceStatus.END)
+        with self._status_changed:
+            self._status_changed.notify_all()
+        if self.transport is not None:
+            self._broadcast_status()
+            self.transport.close()  # unstarted messages go back to the broker
+        self._stopped.set()
+        log.info("%s stopped after %d message(s)", self.name, self.handled)
+
+    def run(self) -> int:
+        """Run in the foreground until SIGTERM/SIGINT or a shutdown command; returns 0."""
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            log.info("signal %d: shutting down", signum)
+            self._stop_requested.set()
+
+        self._foreground = True
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start()
+            self._stop_requested.wait()  # interrupted by signals, set by shutdown commands
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 0
+
+    def __enter__(self) -> ServiceRunner:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- work ------------------------------------------------------------------------------
+    def _receiver(self, service: Service) -> Any:
+        def receive(message: Message) -> None:
+            self._inbox.put((service, message))
+
+        return receive
+
+    def _work(self) -> None:
+        assert self.processor is not None
+        while True:
+            item = self._inbox.get()
+            if item is _STOP or self._stopping.is_set():
+                return
+            batch = [item]
+            while len(batch) < self.batch:
+                try:
+                    more = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    self._inbox.put(_STOP)  # for this worker's next loop
+                    break
+                batch.append(more)
+            self._busy_change(+1)
+            try:
+                self.processor.handle_batch(batch)
+            except Exception:  # never let a worker die: the messages get redelivered
+                log.exception("unexpected error handling a batch")
+            finally:
+                self._busy_change(-1)
+
+    def _busy_change(self, delta: int) -> None:
+        with self._status_changed:
+            self._busy += delta
+            if not self._stopping.is_set():
+                self._set_status(ServiceStatus.PROCESSING if self._busy else ServiceStatus.IDLE)
+
+    def _command(self, message: Message) -> None:
+        body = message.body
+        if not isinstance(body, dict) or body.get("command") != "shutdown":
+            return
+        names = {s.name for s in self.services} | {self.name}
+        if body.get("host") == self.host or body.get("service") in names:
+            log.info("shutdown requested via the %s topic", COMMAND_TOPIC)
+            self._stop_requested.set()
+            if not self._foreground:  # a notebook: nobody waits in run(), so stop here
+                threading.Thread(target=self.stop, daemon=True, name="zocalo-nb-stop").start()
+
+    # -- status ----------------------------------------------------------------------------
+    def _set_status(self, status: ServiceStatus) -> None:
+        with self._status_changed:
+            if status != self._status:
+                self._status = status
+                self._utilisation.update(status)
+                self._status_changed.notify_all()
+
+    def _status_loop(self) -> None:
+        announced: ServiceStatus | None = None
+        last = 0.0
+        while not self._stopped.is_set():
+            with self._status_changed:
+                if self._status == announced and not self._stopping.is_set():
+                    self._status_changed.wait(max(0.0, last + self.status_interval - time.time()))
+                status = self._status
+            if status == ServiceStatus.END:
+                return
+            if status != announced or time.time() >= last + self.status_interval:
+                self._broadcast_status()
+                announced, last = status, time.time()
+
+    def _broadcast_status(self) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        body = status_message(self.host, self._status, self.name, self.name, self._utilisation)
+        try:
+            transport.broadcast(STATUS_TOPIC, body, expiration=STATUS_EXPIRY)
+        except TransportError as err:
+            log.debug("status not sent: %s", err.message)

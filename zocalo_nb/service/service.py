@@ -1,0 +1,61 @@
+"""Declaring a service: the queues and topics it consumes and the handler that does its step.
+
+Example::
+
+    def find_spots(ctx: StepContext, payload):
+        ctx.send({"spots": count_spots(ctx.parameters["image"])})
+
+    spotfinder = Service("spotfinder", queues=("per_image_analysis",), handler=find_spots)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from zocalo_nb.errors import ZocaloNbError
+
+Handler = Callable[[Any, Any], None]
+
+
+class Reject(ZocaloNbError):
+    """Raise in a handler to send the message straight to the DLQ (no retries), with a reason."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """A long-running consumer doing one step.
+
+    ``handler(ctx, payload)`` gets a :class:`~zocalo_nb.dispatch.StepContext` (recipe
+    messages) or, with ``recipe=False``, a :class:`~zocalo_nb.dispatch.MessageContext` and the
+    raw body. A handler that raises is retried ``max_attempts - 1`` times with exponential
+    ``backoff`` (seconds), then dead-lettered; a recipe step can override the limit with a
+    ``"max-attempts"`` field.
+    """
+
+    name: str
+    handler: Handler
+    queues: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    recipe: bool = True
+    max_attempts: int = 3
+    backoff: float = 1.0
+    max_backoff: float = 60.0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.queues and not self.topics:
+            raise ZocaloNbError(
+                f"service {self.name!r} consumes nothing",
+                hint="give it queues=(...) and/or topics=(...)",
+            )
+        if self.max_attempts < 1:
+            raise ZocaloNbError(
+                f"service {self.name!r}: max_attempts must be at least 1",
+                hint="1 means no retries",
+            )
+
+    def retry_delay(self, attempt: int) -> float:
+        """Seconds to wait before attempt ``attempt + 1``."""
+        return float(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
