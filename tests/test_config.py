@@ -11,7 +11,7 @@ from zocalo_nb.config import ConfigError, Settings
 
 def test_defaults_are_the_embedded_broker() -> None:
     settings = Settings.build(environ={})
-    assert (settings.scheme, settings.prefix, settings.source) == ("memory", "zocalo", "defaults")
+    assert (settings.scheme, settings.prefix, settings.source) == ("memory", "test", "defaults")
 
 
 def test_stomp_urls_are_parsed_with_options() -> None:
@@ -35,7 +35,7 @@ def test_passwords_are_redacted_everywhere() -> None:
     assert (
         "hunter2" not in repr(s) and "hunter2" not in str(s) and "hunter2" not in s.redacted_url()
     )
-    assert s.redacted_url() == "stomp://user:***@h:1?prefix=zocalo"
+    assert s.redacted_url() == "stomp://user:***@h:1?prefix=test"
     with pytest.raises(ConfigError) as caught:
         Settings.from_url("stomq://user:hunter2@h:1")
     assert "hunter2" not in str(caught.value) and "did you mean 'stomp'" in caught.value.hint

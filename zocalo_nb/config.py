@@ -8,7 +8,8 @@ Sources, highest precedence first:
 3. an upstream zocalo site configuration YAML (``ZOCALO_CONFIG`` or ``ZOCALO_NB_CONFIG``, or the
    ``config_file`` argument): the stomp plugin section of the chosen environment
    (``ZOCALO_NB_ENVIRONMENT``, else the file's ``default`` environment);
-4. defaults: the embedded ``memory://`` broker, prefix ``zocalo``.
+4. defaults: the embedded ``memory://`` broker, namespace prefix ``test`` (so nothing written
+   by accident lands in production; upstream deployments use ``zocalo``).
 
 Passwords never appear in ``repr``, ``str`` or :meth:`Settings.redacted_url`.
 
@@ -30,6 +31,7 @@ from zocalo_nb.errors import ZocaloNbError
 
 SCHEMES = ("memory", "stomp", "stomp+ssl")
 DEFAULT_PORT = 61613
+DEFAULT_PREFIX = "test"
 ENV_PREFIX = "ZOCALO_NB_"
 
 
@@ -46,7 +48,9 @@ class Settings:
     port: int = DEFAULT_PORT
     username: str | None = None
     password: str | None = field(default=None, repr=False)
-    prefix: str = "zocalo"
+    #: Namespace of queues and topics. Defaults to "test", so nothing written by accident
+    #: lands in production; upstream deployments use "zocalo" (set it, or use a site config).
+    prefix: str = DEFAULT_PREFIX
     #: Messages a consumer may hold unacknowledged (ActiveMQ's default of 1000 makes
     #: transactional commits slow; 1-10 measured best).
     prefetch: int = 10

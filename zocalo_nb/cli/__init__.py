@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from zocalo_nb import __version__
-from zocalo_nb.cli import broker, demo, recipes
+from zocalo_nb.cli import broker, demo, recipes, services
 from zocalo_nb.cli.exitcodes import ExitCode
 from zocalo_nb.errors import ZocaloNbError
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     recipes.add_commands(commands)
     demo.add_commands(commands)
+    services.add_commands(commands)
     broker.add_commands(commands)
     return parser
 

@@ -9,6 +9,7 @@ from zocalo_nb.dispatch.envelope import (
     RecipeMessage,
     is_recipe_message,
 )
+from zocalo_nb.dispatch.submit import Run, load_recipe, submit
 
 __all__ = [
     "RECIPE_HEADER",
@@ -16,7 +17,10 @@ __all__ = [
     "NotARecipeMessage",
     "Outgoing",
     "RecipeMessage",
+    "Run",
     "StepContext",
     "is_recipe_message",
+    "load_recipe",
     "start_messages",
+    "submit",
 ]

@@ -99,7 +99,7 @@ class MemoryBroker:
         self._scheduler: threading.Thread | None = None
         self._closed = False
 
-    def connect(self, prefix: str = "zocalo") -> MemoryTransport:
+    def connect(self, prefix: str = "test") -> MemoryTransport:
         """A new, connected transport on this broker."""
         from zocalo_nb.config import Settings
         from zocalo_nb.transport.memory import MemoryTransport

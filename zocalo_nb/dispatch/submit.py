@@ -1,0 +1,107 @@
+"""Submitting runs from a notebook or the CLI.
+
+``submit(recipe)`` starts a recipe directly (validated, parameters applied, a run id in
+``environment.ID``); ``submit("name")`` or ``submit(["a", "b"])`` asks the dispatcher service
+to do it, in upstream's ``processing_recipe`` format, with the run id chosen here (as
+``parameters.guid``) so the handle knows it at once. The start messages go out in one
+transaction: all or none.
+
+Example::
+
+    run = submit(Recipe.load("recipes/xia2-processing.json"), {"ispyb_dcid": 1234},
+                 transport=transport)
+    run.id
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zocalo_nb.dispatch.context import start_messages
+from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.recipe import Recipe
+from zocalo_nb.transport import Transport
+
+DISPATCHER_QUEUE = "processing_recipe"
+RecipeLike = Recipe | Mapping[str, Any] | str | os.PathLike[str] | Sequence[str]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A submitted run: its id, the recipe when known here, how it was started."""
+
+    id: str
+    recipe: Recipe | None
+    via_dispatcher: bool
+    recipes: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        what = ", ".join(self.recipes) if self.recipes else f"{len(self.recipe or ())} steps"
+        return f"<Run {self.id} ({what}{', via dispatcher' if self.via_dispatcher else ''})>"
+
+
+def submit(
+    recipe_or_names: RecipeLike,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    transport: Transport,
+    run_id: str | None = None,
+) -> Run:
+    """Start a run (see module docstring); returns its handle."""
+    params = dict(parameters or {})
+    names = _names(recipe_or_names)
+    if names is not None:
+        run_id = str(params.get("guid") or run_id or uuid.uuid4())
+        params["guid"] = run_id
+        transport.send(
+            DISPATCHER_QUEUE,
+            {"recipes": list(names), "parameters": params},
+            headers={"zocalo.go.user": getpass.getuser(), "zocalo.go.host": socket.getfqdn()},
+        )
+        return Run(run_id, None, True, tuple(names))
+    recipe = load_recipe(recipe_or_names)
+    if params:
+        recipe = recipe.apply_parameters(params)
+    run_id, messages = start_messages(recipe, run_id=run_id)
+    with transport.transaction() as tx:
+        for out in messages:
+            if out.kind == "queue":
+                transport.send(
+                    out.destination, out.body, headers=out.headers, delay=out.delay, transaction=tx
+                )
+            else:
+                transport.broadcast(
+                    out.destination, out.body, headers=out.headers, delay=out.delay, transaction=tx
+                )
+    return Run(run_id, recipe, False)
+
+
+def load_recipe(value: Recipe | Mapping[str, Any] | str | os.PathLike[str] | Any) -> Recipe:
+    """A Recipe from a Recipe, a dict, or a path to a JSON file."""
+    if isinstance(value, Recipe):
+        return value
+    if isinstance(value, Mapping):
+        return Recipe.from_dict(value)
+    if isinstance(value, (str, os.PathLike)):
+        return Recipe.load(value)
+    raise ZocaloNbError(
+        f"cannot submit a {type(value).__name__}",
+        hint="pass a Recipe, a recipe dict, a path to a .json file, or recipe names",
+    )
+
+
+def _names(value: Any) -> tuple[str, ...] | None:
+    """Recipe names for the dispatcher, or None when ``value`` is a recipe itself."""
+    if isinstance(value, str):
+        looks_like_file = value.endswith(".json") or os.sep in value or Path(value).is_file()
+        return None if looks_like_file else (value,)
+    if isinstance(value, Sequence) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
