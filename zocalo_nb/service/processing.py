@@ -50,7 +50,6 @@ DLQ_HEADERS = (
     "zocalo-nb-attempts",
 )
 TRACEBACK_LIMIT = 2000
-MAX_REDELIVERIES = 5
 
 
 @dataclass
@@ -170,7 +169,7 @@ class Processor:
         return Outcome(info.message, [copy], [retrying])
 
     def _redelivered(self, info: _Info, count: int) -> Outcome:
-        if count > MAX_REDELIVERIES:
+        if count > info.service.max_redeliveries:
             return self._dead(
                 info,
                 f"redelivered {count - 1} time(s) after its consumer crashed or disconnected",

@@ -159,6 +159,16 @@ class ServiceRunner:
         self._stopped.set()
         log.info("%s stopped after %d message(s)", self.name, self.handled)
 
+    def kill(self) -> None:
+        """Stop abruptly, as if the process died: close the connection at once, so nothing in
+        progress commits and the broker hands every held message to another consumer."""
+        self._stopping.set()
+        for _ in range(self.workers):
+            self._inbox.put(_STOP)
+        if self.transport is not None:
+            self.transport.close()
+        self._stopped.set()
+
     def run(self) -> int:
         """Run in the foreground until SIGTERM/SIGINT or a shutdown command; returns 0."""
 

@@ -40,6 +40,8 @@ class Service:
     topics: tuple[str, ...] = ()
     recipe: bool = True
     max_attempts: int = 3
+    #: Crashes/disconnects a message may survive before it is dead-lettered.
+    max_redeliveries: int = 5
     backoff: float = 1.0
     max_backoff: float = 60.0
     description: str = ""

@@ -211,7 +211,10 @@ class Transport(abc.ABC):
         """Drop the transaction's sends; messages it acked are nacked so they come back."""
         with self._lock:
             acked = self._tx_acks.pop(transaction, [])
-        self._abort(transaction)
+        try:
+            self._abort(transaction)
+        except TransportError:
+            return  # the connection is gone: the broker rolls back and redelivers by itself
         for message in acked:  # ActiveMQ keeps aborted acks with this consumer otherwise
             self._nack(message, None)
 

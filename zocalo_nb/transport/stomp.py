@@ -46,6 +46,7 @@ class StompTransport(Transport):
         self._conn: Any = None
         self._listener: _Listener | None = None
         self._generation = 0
+        self._tx_generation: dict[str, int] = {}
         self._closing = False
         self._subs: dict[str, tuple[Subscription, Callback, dict[str, str]]] = {}
         self._browsers: dict[str, tuple[list[Message], threading.Event]] = {}
@@ -195,7 +196,7 @@ class StompTransport(Transport):
             final["expires"] = str(int((time.time() + (delay or 0) + expiration) * 1000))
         if transaction is not None:
             final["transaction"] = transaction
-        self._connection().send(f"/{kind}/{name}", text, headers=final)
+        self._connection_for(transaction).send(f"/{kind}/{name}", text, headers=final)
 
     def _subscribe(
         self, sub: Subscription, callback: Callback, ack: AckMode, prefetch: int
@@ -217,35 +218,49 @@ class StompTransport(Transport):
             with contextlib.suppress(TransportError):
                 self._connection().unsubscribe(subscription.id)
 
-    def _ack_args(self, message: Message) -> tuple[Any, str] | None:
+    def _ack_args(self, message: Message, transaction: str | None) -> tuple[Any, str]:
         generation, _, ack = message.ack_id.partition("|")
         if generation != str(self._generation):
-            log.warning(
-                "not acking %s: it arrived on an earlier connection, so the broker "
-                "redelivers it anyway",
-                message.message_id,
+            # The connection it came on is gone, so the broker hands it out again: acking it
+            # now must fail, or a transaction would commit outputs without its ack.
+            raise TransportError(
+                f"message {message.message_id} arrived on an earlier connection",
+                hint="nothing to do: the broker redelivers it",
             )
-            return None
-        return self._connection(), ack
+        return self._connection_for(transaction), ack
 
     def _ack(self, message: Message, transaction: str | None) -> None:
-        found = self._ack_args(message)
-        if found:
-            found[0].ack(found[1], transaction=transaction)
+        conn, ack = self._ack_args(message, transaction)
+        conn.ack(ack, transaction=transaction)
 
     def _nack(self, message: Message, transaction: str | None) -> None:
-        found = self._ack_args(message)
-        if found:
-            found[0].nack(found[1], transaction=transaction)
+        conn, ack = self._ack_args(message, transaction)
+        conn.nack(ack, transaction=transaction)
+
+    def _connection_for(self, transaction: str | None) -> Any:
+        """The connection, checking that a transaction began on this same connection."""
+        if transaction is not None and self._tx_generation.get(transaction) != self._generation:
+            raise TransportError(
+                f"transaction {transaction} belongs to a connection that was lost",
+                hint="nothing in it was committed; the broker redelivers its messages",
+            )
+        return self._connection()
 
     def _begin(self, transaction: str) -> None:
         self._connection().begin(transaction)
+        self._tx_generation[transaction] = self._generation
 
     def _commit(self, transaction: str) -> None:
-        self._connection().commit(transaction)
+        try:
+            self._connection_for(transaction).commit(transaction)
+        finally:
+            self._tx_generation.pop(transaction, None)
 
     def _abort(self, transaction: str) -> None:
-        self._connection().abort(transaction)
+        try:
+            self._connection_for(transaction).abort(transaction)
+        finally:
+            self._tx_generation.pop(transaction, None)
 
     def browse(
         self, queue: str, *, limit: int | None = None, timeout: float = 5.0

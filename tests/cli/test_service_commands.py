@@ -1,0 +1,41 @@
+"""zocalo-nb go / service / shutdown."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import ROOT
+from zocalo_nb.cli import main
+
+
+def test_go_dry_run_prints_the_expanded_recipe(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["go", "-r", "xia2-processing", "-s", "ispyb_dcid=42", "--dry-run",
+                 "--recipes", str(ROOT / "recipes")])
+    assert code == 0
+    recipe = json.loads(capsys.readouterr().out)
+    assert recipe["4"]["parameters"]["dcid"] == "42"
+
+
+def test_go_with_a_file_and_a_name_merges_them(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["go", "-r", "fast-dp-delayed", "-f", str(ROOT / "recipes" / "per-image-spotfinding.json"),
+                 "--dry-run", "--recipes", str(ROOT / "recipes")])
+    assert code == 0
+    assert len([k for k in json.loads(capsys.readouterr().out) if k.isdigit()]) == 10
+
+
+def test_go_needs_something_and_a_real_broker(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["go"]) == 1
+    assert "give -r NAME" in capsys.readouterr().err
+    assert main(["go", "-r", "xia2-processing", "--broker", "memory://"]) == 1
+    assert "needs a real broker" in capsys.readouterr().err
+    assert main(["go", "-r", "nope", "--dry-run", "--recipes", str(ROOT / "recipes")]) == 1
+    assert "known recipes: fast-dp-delayed" in capsys.readouterr().err
+
+
+def test_service_list_and_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["service", "--list"]) == 0
+    assert "dispatcher" in capsys.readouterr().out
+    assert main(["service", "dispatchr"]) == 1
+    assert "did you mean 'dispatcher'" in capsys.readouterr().err
