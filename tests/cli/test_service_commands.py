@@ -11,16 +11,36 @@ from zocalo_nb.cli import main
 
 
 def test_go_dry_run_prints_the_expanded_recipe(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["go", "-r", "xia2-processing", "-s", "ispyb_dcid=42", "--dry-run",
-                 "--recipes", str(ROOT / "recipes")])
+    code = main(
+        [
+            "go",
+            "-r",
+            "xia2-processing",
+            "-s",
+            "ispyb_dcid=42",
+            "--dry-run",
+            "--recipes",
+            str(ROOT / "recipes"),
+        ]
+    )
     assert code == 0
     recipe = json.loads(capsys.readouterr().out)
     assert recipe["4"]["parameters"]["dcid"] == "42"
 
 
 def test_go_with_a_file_and_a_name_merges_them(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["go", "-r", "fast-dp-delayed", "-f", str(ROOT / "recipes" / "per-image-spotfinding.json"),
-                 "--dry-run", "--recipes", str(ROOT / "recipes")])
+    code = main(
+        [
+            "go",
+            "-r",
+            "fast-dp-delayed",
+            "-f",
+            str(ROOT / "recipes" / "per-image-spotfinding.json"),
+            "--dry-run",
+            "--recipes",
+            str(ROOT / "recipes"),
+        ]
+    )
     assert code == 0
     assert len([k for k in json.loads(capsys.readouterr().out) if k.isdigit()]) == 10
 

@@ -39,7 +39,10 @@ def test_named_recipes_are_merged_parameterised_and_started_with_the_guid(setup:
     assert run.via_dispatcher and len(run.id) == 36
     (message,) = first.messages
     body = message.body
-    assert body["environment"]["ID"] == run.id and body["environment"]["recipes"] == ["pipe", "extra"]
+    assert body["environment"]["ID"] == run.id and body["environment"]["recipes"] == [
+        "pipe",
+        "extra",
+    ]
     assert body["recipe"]["1"]["parameters"] == {"dcid": "1234"}
     assert sorted(body["recipe"]) == ["1", "2", "3", "4", "start"]  # merged, renumbered
     assert extra.messages[0].body["payload"] == {"x": "1234"}
@@ -51,10 +54,14 @@ def test_named_recipes_are_merged_parameterised_and_started_with_the_guid(setup:
 def test_upstream_go_style_requests_with_custom_recipes_and_headers(setup: Any) -> None:
     broker, client, _ = setup
     custom = Collector(client, "custom.q")
-    client.send("processing_recipe", {
-        "custom_recipe": {"1": {"queue": "custom.q"}, "start": [[1, {"hello": "{who}"}]]},
-        "parameters": {"guid": "fixed-run-id", "who": "world"},
-    }, headers={"zocalo.go.user": "scientist", "zocalo.go.host": "ws01"})
+    client.send(
+        "processing_recipe",
+        {
+            "custom_recipe": {"1": {"queue": "custom.q"}, "start": [[1, {"hello": "{who}"}]]},
+            "parameters": {"guid": "fixed-run-id", "who": "world"},
+        },
+        headers={"zocalo.go.user": "scientist", "zocalo.go.host": "ws01"},
+    )
     broker.join()
     (message,) = custom.messages
     assert message.body["environment"]["ID"] == "fixed-run-id"
@@ -70,11 +77,16 @@ def test_upstream_go_style_requests_with_custom_recipes_and_headers(setup: Any) 
         ({"recipes": ["../etc/passwd"]}, "is not a plain name"),
         ({"recipes": "pipe"}, "'recipes' must be a list"),
         ({"recipes": ["pipe"], "parameters": [1]}, "'parameters' must be an object"),
-        ({"custom_recipe": {"1": {"queue": "q", "output": 9}, "start": [[1, {}]]}}, "custom_recipe: invalid recipe"),
+        (
+            {"custom_recipe": {"1": {"queue": "q", "output": 9}, "start": [[1, {}]]}},
+            "custom_recipe: invalid recipe",
+        ),
         (["not", "an", "object"], "the request is not a JSON object"),
     ],
 )
-def test_bad_requests_go_to_the_dlq_with_a_reason(setup: Any, request_body: Any, reason: str) -> None:
+def test_bad_requests_go_to_the_dlq_with_a_reason(
+    setup: Any, request_body: Any, reason: str
+) -> None:
     broker, client, _ = setup
     client.send("processing_recipe", request_body)
     broker.join()

@@ -12,7 +12,7 @@ from tests.brokers import eventually
 from tests.service.helpers import Collector, pipeline, step_two
 from zocalo_nb.dispatch import StepContext, submit
 from zocalo_nb.service import ATTEMPT, EVENTS_TOPIC, Reject, Service, ServiceRunner
-from zocalo_nb.transport import MemoryBroker, Message, RawBody
+from zocalo_nb.transport import MemoryBroker, RawBody
 
 
 @pytest.fixture
@@ -36,7 +36,10 @@ def test_a_run_flows_through_two_services_with_events_in_order(broker: MemoryBro
     events = events_of(broker)
     client = broker.connect()
     end = Collector(client, "pipe.end")
-    services = [Service("first", forward, queues=("pipe.a",)), Service("second", step_two, queues=("pipe.b",))]
+    services = [
+        Service("first", forward, queues=("pipe.a",)),
+        Service("second", step_two, queues=("pipe.b",)),
+    ]
     with ServiceRunner(services, broker=broker, workers=2):
         run = submit(pipeline(), transport=client)
         broker.join()
@@ -44,12 +47,18 @@ def test_a_run_flows_through_two_services_with_events_in_order(broker: MemoryBro
     assert arrived.body["payload"] == {"n": 2} and arrived.body["recipe-path"] == [1, 2]
     assert arrived.body["environment"]["ID"] == run.id
     mine = [(e["step"], e["state"], e["service"]) for e in events if e["run"] == run.id]
-    assert mine == [(1, "received", "first"), (1, "succeeded", "first"),
-                    (2, "received", "second"), (2, "succeeded", "second")]
+    assert mine == [
+        (1, "received", "first"),
+        (1, "succeeded", "first"),
+        (2, "received", "second"),
+        (2, "succeeded", "second"),
+    ]
     assert all(e["duration"] >= 0 for e in events if e["state"] == "succeeded")
 
 
-def test_a_failing_handler_is_retried_with_the_attempt_count_then_succeeds(broker: MemoryBroker) -> None:
+def test_a_failing_handler_is_retried_with_the_attempt_count_then_succeeds(
+    broker: MemoryBroker,
+) -> None:
     attempts: list[str] = []
 
     def flaky(ctx: StepContext, payload: Any) -> None:
@@ -70,10 +79,15 @@ def test_a_failing_handler_is_retried_with_the_attempt_count_then_succeeds(broke
     states = [e["state"] for e in events if e["run"] == run.id]
     assert states == ["received", "retrying", "received", "retrying", "received", "succeeded"]
     retry = next(e for e in events if e["state"] == "retrying")
-    assert retry["error"] == {"type": "ConnectionError", "message": "the detector file server blinked"}
+    assert retry["error"] == {
+        "type": "ConnectionError",
+        "message": "the detector file server blinked",
+    }
 
 
-def test_poison_goes_to_the_dlq_with_the_error_while_good_messages_flow(broker: MemoryBroker) -> None:
+def test_poison_goes_to_the_dlq_with_the_error_while_good_messages_flow(
+    broker: MemoryBroker,
+) -> None:
     def picky(ctx: StepContext, payload: Any) -> None:
         if payload.get("poison"):
             raise ValueError("cannot index this lattice")
@@ -83,7 +97,9 @@ def test_poison_goes_to_the_dlq_with_the_error_while_good_messages_flow(broker: 
     client = broker.connect()
     end = Collector(client, "pipe.b")
     recipe = pipeline(("pipe.a", "pipe.b", "pipe.c"))
-    with ServiceRunner([Service("picky", picky, queues=("pipe.a",), backoff=0.01, max_attempts=2)], broker=broker):
+    with ServiceRunner(
+        [Service("picky", picky, queues=("pipe.a",), backoff=0.01, max_attempts=2)], broker=broker
+    ):
         poisoned = recipe.to_dict()
         poisoned["start"] = [[1, {"poison": True}]]
         bad = submit(poisoned, transport=client)
@@ -94,14 +110,20 @@ def test_poison_goes_to_the_dlq_with_the_error_while_good_messages_flow(broker: 
     headers = dead.headers
     assert headers["zocalo-nb-error-type"] == "ValueError"
     assert headers["zocalo-nb-error"] == "ValueError: cannot index this lattice"
-    assert "Traceback" in headers["zocalo-nb-traceback"] and "picky" in headers["zocalo-nb-traceback"]
+    assert (
+        "Traceback" in headers["zocalo-nb-traceback"] and "picky" in headers["zocalo-nb-traceback"]
+    )
     assert headers["zocalo-nb-service"] == "picky" and headers["zocalo-nb-attempts"] == "2"
     assert headers["zocalo-nb-host"].endswith(str(__import__("os").getpid()))
     assert headers["original-destination"] == f"/queue/{client.settings.prefix}.pipe.a"
     assert dead.body["environment"]["ID"] == bad.id and dead.body["payload"] == {"poison": True}
     states = [e["state"] for e in events if e["run"] == bad.id]
     assert states[-2:] == ["failed", "dead-lettered"]
-    assert all(e["state"] == "succeeded" for e in events if e["run"] in {g.id for g in good} and e["state"] != "received")
+    assert all(
+        e["state"] == "succeeded"
+        for e in events
+        if e["run"] in {g.id for g in good} and e["state"] != "received"
+    )
 
 
 def test_the_step_can_raise_the_attempt_limit(broker: MemoryBroker) -> None:
@@ -113,7 +135,9 @@ def test_the_step_can_raise_the_attempt_limit(broker: MemoryBroker) -> None:
 
     client = broker.connect()
     recipe = pipeline(("q.a", "q.b", "q.c")).replace_step(1, **{"max-attempts": 4})
-    with ServiceRunner([Service("always", always, queues=("q.a",), backoff=0.01, max_attempts=2)], broker=broker):
+    with ServiceRunner(
+        [Service("always", always, queues=("q.a",), backoff=0.01, max_attempts=2)], broker=broker
+    ):
         run = submit(recipe, transport=client)
         broker.join()
     assert calls[run.id] == 4
@@ -123,9 +147,16 @@ def test_the_step_can_raise_the_attempt_limit(broker: MemoryBroker) -> None:
     "body, headers, reason",
     [
         (RawBody("{not json"), {}, "the body is not JSON"),
-        ({"hello": "world"}, {}, "not a recipe message: the message has no workflows-recipe header"),
-        ({"recipe": {"1": {"queue": "x"}, "start": [[1, {}]]}, "recipe-pointer": 7}, {"workflows-recipe": "True"},
-         "not a recipe message: recipe-pointer 7 is not a step of the recipe"),
+        (
+            {"hello": "world"},
+            {},
+            "not a recipe message: the message has no workflows-recipe header",
+        ),
+        (
+            {"recipe": {"1": {"queue": "x"}, "start": [[1, {}]]}, "recipe-pointer": 7},
+            {"workflows-recipe": "True"},
+            "not a recipe message: recipe-pointer 7 is not a step of the recipe",
+        ),
     ],
 )
 def test_unreadable_messages_are_dead_lettered_with_a_reason_and_the_service_goes_on(
@@ -154,7 +185,9 @@ def test_reject_dead_letters_at_once(broker: MemoryBroker) -> None:
         submit(pipeline(), transport=client)
         broker.join()
     (dead,) = client.browse(client.dlq("pipe.a"))
-    assert calls == [1] and dead.headers["zocalo-nb-reason"] == "rejected: beamline i99 does not exist"
+    assert (
+        calls == [1] and dead.headers["zocalo-nb-reason"] == "rejected: beamline i99 does not exist"
+    )
 
 
 def test_nothing_a_failing_handler_sent_is_delivered(broker: MemoryBroker) -> None:
@@ -164,7 +197,9 @@ def test_nothing_a_failing_handler_sent_is_delivered(broker: MemoryBroker) -> No
 
     client = broker.connect()
     end = Collector(client, "pipe.b")
-    with ServiceRunner([Service("half", half_done, queues=("pipe.a",), max_attempts=1)], broker=broker):
+    with ServiceRunner(
+        [Service("half", half_done, queues=("pipe.a",), max_attempts=1)], broker=broker
+    ):
         submit(pipeline(), transport=client)
         broker.join()
     assert end.messages == []
@@ -200,13 +235,19 @@ def test_a_message_that_kills_its_consumer_every_time_ends_in_the_dlq(broker: Me
     recipe = pipeline().to_dict()
     recipe["start"] = [[1, {"bomb": True}]]
     submit(recipe, transport=client)
+
+    def dead_lettered() -> bool:
+        return bool(client.browse(client.dlq("pipe.a")))
+
     for _ in range(10):  # a supervisor restarting the crashed service
-        runners.append(ServiceRunner([service], broker=broker).start())
-        if eventually(lambda: bool(client.browse(client.dlq("pipe.a"))), timeout=1):
+        runner = ServiceRunner([service], broker=broker).start()
+        runners.append(runner)
+        assert eventually(lambda r=runner: not r.running or dead_lettered(), timeout=10)
+        if runner.running:
             break
     (dead,) = client.browse(client.dlq("pipe.a"))
-    assert "redelivered 3 time(s) after its consumer crashed" in dead.headers["zocalo-nb-reason"]
-    assert len(runners) == 5  # four crashed; the fifth counted the 4th redelivery and moved it
+    assert "redelivered 4 time(s) after its consumer crashed" in dead.headers["zocalo-nb-reason"]
+    assert len(runners) == 5  # four crashed; the fifth saw the 4th redelivery and moved it
     submit(pipeline(), transport=client)
     assert eventually(lambda: len(end.messages) == 1)  # the last runner still serves
     runners[-1].stop()
@@ -215,12 +256,14 @@ def test_a_message_that_kills_its_consumer_every_time_ends_in_the_dlq(broker: Me
 def test_killing_and_restarting_services_loses_and_duplicates_nothing(broker: MemoryBroker) -> None:
     client = broker.connect()
     end = Collector(client, "pipe.end")
-    services = [Service("first", forward, queues=("pipe.a",), max_redeliveries=50),
-                Service("second", step_two, queues=("pipe.b",), max_redeliveries=50)]
+    services = [
+        Service("first", forward, queues=("pipe.a",), max_redeliveries=50),
+        Service("second", step_two, queues=("pipe.b",), max_redeliveries=50),
+    ]
     runners = [ServiceRunner(services, broker=broker, workers=2).start() for _ in range(2)]
     runs = [submit(pipeline(), transport=client).id for _ in range(500)]
     for round_ in range(8):
-        eventually(lambda: len(end.messages) > round_ * 50, timeout=5)
+        eventually(lambda r=round_: len(end.messages) > r * 50, timeout=5)
         runners[round_ % 2].kill()
         runners[round_ % 2] = ServiceRunner(services, broker=broker, workers=2).start()
     assert eventually(lambda: len(end.messages) >= 500, timeout=30)
@@ -236,11 +279,21 @@ def test_runner_lifecycle_status_and_shutdown_command(broker: MemoryBroker) -> N
     statuses: list[dict[str, Any]] = []
     client = broker.connect()
     client.subscribe_topic("transient.status", lambda m: statuses.append(m.body))
-    runner = ServiceRunner([Service("first", forward, queues=("pipe.a",))], broker=broker, status_interval=0.2)
+    runner = ServiceRunner(
+        [Service("first", forward, queues=("pipe.a",))], broker=broker, status_interval=0.2
+    )
     runner.start()
     assert eventually(lambda: any(s["statustext"] == "Idle" for s in statuses))
     status = statuses[-1]
-    assert set(status) == {"host", "status", "statustext", "service", "serviceclass", "utilization", "workflows"}
+    assert set(status) == {
+        "host",
+        "status",
+        "statustext",
+        "service",
+        "serviceclass",
+        "utilization",
+        "workflows",
+    }
     assert status["service"] == "first" and status["host"] == runner.host
     assert eventually(lambda: len(statuses) >= 4, timeout=3)  # periodic, not only on change
     client.broadcast("command", {"command": "shutdown", "service": "someone-else"})
@@ -256,7 +309,9 @@ def test_messages_handled_are_counted_and_bad_arguments_explained(broker: Memory
     with pytest.raises(Exception, match="no services"):
         ServiceRunner([], broker=broker)
     client = broker.connect()
-    with ServiceRunner([Service("first", forward, queues=("pipe.a",))], broker=broker, batch=5) as runner:
+    with ServiceRunner(
+        [Service("first", forward, queues=("pipe.a",))], broker=broker, batch=5
+    ) as runner:
         for _ in range(12):
             submit(pipeline(), transport=client)
         broker.join()

@@ -313,3 +313,12 @@ def test_a_callback_that_raises_does_not_stop_the_transport(harness: Harness) ->
     if harness.broker is not None:
         with pytest.raises(Exception, match="boom"):
             harness.broker.join()
+
+
+def test_a_confirmed_commit_returns_once_the_broker_has_the_messages(harness: Harness) -> None:
+    sender = harness.connect()
+    for n in range(20):
+        with sender.transaction(confirm=True) as tx:
+            sender.send("confirmed", {"n": n}, transaction=tx)
+    # no waiting: every message is already stored and visible
+    assert [m.body["n"] for m in sender.browse("confirmed")] == list(range(20))

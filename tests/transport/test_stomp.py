@@ -155,7 +155,9 @@ def test_upstream_workflows_receives_what_we_send_and_we_receive_what_it_sends(
         ours.close()
 
 
-def test_tls_is_an_option_and_a_tls_handshake_with_a_plain_port_fails_fast(activemq_url: str) -> None:
+def test_tls_is_an_option_and_a_tls_handshake_with_a_plain_port_fails_fast(
+    activemq_url: str,
+) -> None:
     plain = Settings.from_url(activemq_url)
     settings = Settings.from_url(activemq_url.replace("stomp://", "stomp+ssl://"))
     assert settings.tls and (settings.host, settings.port) == (plain.host, plain.port)

@@ -70,7 +70,7 @@ def submit(
     if params:
         recipe = recipe.apply_parameters(params)
     run_id, messages = start_messages(recipe, run_id=run_id)
-    with transport.transaction() as tx:
+    with transport.transaction(confirm=True) as tx:  # returns once the run is stored
         for out in messages:
             if out.kind == "queue":
                 transport.send(

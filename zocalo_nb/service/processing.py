@@ -15,6 +15,11 @@ Counting, so that a bad message ends in the DLQ instead of looping forever:
   ``redelivered`` but (ActiveMQ over STOMP) gives no count, so each one is first re-sent with
   this counter increased; past ``max_redeliveries`` it is dead-lettered. A message that kills
   its service every time therefore ends in the DLQ too.
+
+  A crash redelivers every message the consumer *held*, not only the one that killed it. So
+  that innocent neighbours are not blamed, a redelivered message is re-sent to the
+  quarantine queue ``<queue>.suspects``, which runners consume one message at a time
+  (prefetch 1, batches of one): there, a crash can only be the fault of the message in hand.
 - Messages that are not JSON, not recipe messages, or point at a missing step are
   dead-lettered at once with the reason; so is a handler that raises :class:`Reject`.
 """
@@ -164,7 +169,8 @@ class Processor:
             ATTEMPT: str(info.attempt + 1),
             "zocalo-nb-error": _oneline(err)[:500],
         }
-        copy = Outgoing("queue", info.message.destination, _body(info.message), headers, delay)
+        queue = home_queue(info.message.destination)
+        copy = Outgoing("queue", queue, _body(info.message), headers, delay)
         retrying = info.event("retrying", started=started, error=_error(err), delay=delay)
         return Outcome(info.message, [copy], [retrying])
 
@@ -172,10 +178,11 @@ class Processor:
         if count > info.service.max_redeliveries:
             return self._dead(
                 info,
-                f"redelivered {count - 1} time(s) after its consumer crashed or disconnected",
+                f"redelivered {count} time(s) after its consumer crashed or disconnected",
             )
         headers = {**info.message.user_headers(), REDELIVERIES: str(count)}
-        copy = Outgoing("queue", info.message.destination, _body(info.message), headers)
+        suspects = suspect_queue(info.message.destination)
+        copy = Outgoing("queue", suspects, _body(info.message), headers)
         return Outcome(info.message, [copy], [info.event("retrying", reason="redelivered")])
 
     def _dead(
@@ -194,7 +201,7 @@ class Processor:
         )
         headers = {
             **info.message.user_headers(),
-            "original-destination": info.message.destination,
+            "original-destination": home_queue(info.message.destination),
             "zocalo-nb-reason": reason,
             "zocalo-nb-service": info.service.name,
             "zocalo-nb-host": self.host,
@@ -206,7 +213,7 @@ class Processor:
             headers["zocalo-nb-traceback"] = "".join(traceback.format_exception(err))[
                 -TRACEBACK_LIMIT:
             ]
-        name = info.message.destination.split("/", 2)[-1]
+        name = home_queue(info.message.destination).split("/", 2)[-1]
         dead = Outgoing("queue", f"/queue/DLQ.{name}", _body(info.message), headers)
         extra: dict[str, Any] = {"reason": reason}
         if err is not None:
@@ -240,6 +247,24 @@ class _Info:
             queue=self.message.destination,
             **extra,
         )
+
+
+SUSPECTS = ".suspects"
+
+
+def suspect_queue(destination: str) -> str:
+    """The quarantine queue for messages redelivered from ``destination``."""
+    return destination if destination.endswith(SUSPECTS) else destination + SUSPECTS
+
+
+def home_queue(destination: str) -> str:
+    """The queue a (possibly quarantined) message belongs to."""
+    return destination.removesuffix(SUSPECTS)
+
+
+def is_suspect(message: Message) -> bool:
+    """True for a message in a quarantine queue (handled alone)."""
+    return message.destination.endswith(SUSPECTS)
 
 
 def _int(value: Any, default: int) -> int:

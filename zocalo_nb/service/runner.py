@@ -29,7 +29,7 @@ from typing import Any
 
 from zocalo_nb.config import Settings
 from zocalo_nb.errors import ZocaloNbError
-from zocalo_nb.service.processing import Processor
+from zocalo_nb.service.processing import SUSPECTS, Processor, is_suspect
 from zocalo_nb.service.service import Service
 from zocalo_nb.service.status import (
     STATUS_EXPIRY,
@@ -125,6 +125,8 @@ class ServiceRunner:
         for service in self.services:
             for name in service.queues:
                 self.transport.subscribe(name, self._receiver(service), prefetch=prefetch)
+                # Quarantine for crash suspects: one at a time, so a crash blames one message.
+                self.transport.subscribe(name + SUSPECTS, self._receiver(service), prefetch=1)
             for name in service.topics:
                 self.transport.subscribe_topic(name, self._receiver(service))
         self.transport.subscribe_topic(COMMAND_TOPIC, self._command)
@@ -209,13 +211,13 @@ class ServiceRunner:
             if item is _STOP or self._stopping.is_set():
                 return
             batch = [item]
-            while len(batch) < self.batch:
+            while len(batch) < self.batch and not is_suspect(item[1]):
                 try:
                     more = self._inbox.get_nowait()
                 except queue.Empty:
                     break
-                if more is _STOP:
-                    self._inbox.put(_STOP)  # for this worker's next loop
+                if more is _STOP or is_suspect(more[1]):
+                    self._inbox.put(more)  # a suspect goes alone; a stop is for the next loop
                     break
                 batch.append(more)
             self._busy_change(+1)

@@ -201,11 +201,16 @@ class Transport(abc.ABC):
         self._begin(transaction)
         return transaction
 
-    def commit(self, transaction: str) -> None:
-        """Make the transaction's sends and acks happen, atomically."""
+    def commit(self, transaction: str, *, confirm: bool = False) -> None:
+        """Make the transaction's sends and acks happen, atomically.
+
+        With ``confirm``, return only once the broker has committed (a STOMP receipt): what
+        was sent is then stored, even if the broker stops a moment later. Without it, commit
+        is fire-and-forget, as upstream's is.
+        """
         with self._lock:
             self._tx_acks.pop(transaction, None)
-        self._commit(transaction)
+        self._commit(transaction, confirm)
 
     def abort(self, transaction: str) -> None:
         """Drop the transaction's sends; messages it acked are nacked so they come back."""
@@ -219,15 +224,18 @@ class Transport(abc.ABC):
             self._nack(message, None)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[str]:
-        """``with transport.transaction() as tx:`` commit on success, abort on any error."""
+    def transaction(self, *, confirm: bool = False) -> Iterator[str]:
+        """``with transport.transaction() as tx:`` commit on success, abort on any error.
+
+        ``confirm`` waits for the broker to confirm the commit (see :meth:`commit`).
+        """
         transaction = self.begin()
         try:
             yield transaction
         except BaseException:
             self.abort(transaction)
             raise
-        self.commit(transaction)
+        self.commit(transaction, confirm=confirm)
 
     # -- primitives for implementations ----------------------------------------------------
     @abc.abstractmethod
@@ -261,7 +269,7 @@ class Transport(abc.ABC):
     def _begin(self, transaction: str) -> None: ...
 
     @abc.abstractmethod
-    def _commit(self, transaction: str) -> None: ...
+    def _commit(self, transaction: str, confirm: bool) -> None: ...
 
     @abc.abstractmethod
     def _abort(self, transaction: str) -> None: ...

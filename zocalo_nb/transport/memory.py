@@ -156,7 +156,7 @@ class MemoryTransport(Transport):
         self._require()
         self._tx[transaction] = ([], [])
 
-    def _commit(self, transaction: str) -> None:
+    def _commit(self, transaction: str, confirm: bool) -> None:  # always synchronous here
         sends, acks = self._transaction(transaction)
         del self._tx[transaction]
         with self.broker.lock:  # acks and sends become visible together

@@ -47,6 +47,8 @@ class StompTransport(Transport):
         self._listener: _Listener | None = None
         self._generation = 0
         self._tx_generation: dict[str, int] = {}
+        self._receipts: dict[str, _Receipt] = {}
+        self.receipt_timeout = 30.0
         self._closing = False
         self._subs: dict[str, tuple[Subscription, Callback, dict[str, str]]] = {}
         self._browsers: dict[str, tuple[list[Message], threading.Event]] = {}
@@ -140,6 +142,8 @@ class StompTransport(Transport):
 
     def _lost(self) -> None:
         """Called by the listener when the connection drops: reconnect in the background."""
+        for waiter in list(self._receipts.values()):
+            waiter.fail()  # no receipt will come on a dead connection
         with self._lock:
             if self._closing or (self._reconnector and self._reconnector.is_alive()):
                 return
@@ -176,6 +180,16 @@ class StompTransport(Transport):
             )
         return conn
 
+    def _wire(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call a stomp.py frame method; socket and protocol errors become TransportError."""
+        try:
+            return call(*args, **kwargs)
+        except (OSError, stomp.exception.StompException) as err:
+            raise TransportError(
+                f"lost the connection to {self.settings.redacted_url()}: {err!r}",
+                hint="it reconnects by itself; nothing uncommitted was applied",
+            ) from err
+
     # -- primitives ------------------------------------------------------------------------
     def _send(
         self,
@@ -196,7 +210,7 @@ class StompTransport(Transport):
             final["expires"] = str(int((time.time() + (delay or 0) + expiration) * 1000))
         if transaction is not None:
             final["transaction"] = transaction
-        self._connection_for(transaction).send(f"/{kind}/{name}", text, headers=final)
+        self._wire(self._connection_for(transaction).send, f"/{kind}/{name}", text, headers=final)
 
     def _subscribe(
         self, sub: Subscription, callback: Callback, ack: AckMode, prefetch: int
@@ -231,11 +245,11 @@ class StompTransport(Transport):
 
     def _ack(self, message: Message, transaction: str | None) -> None:
         conn, ack = self._ack_args(message, transaction)
-        conn.ack(ack, transaction=transaction)
+        self._wire(conn.ack, ack, transaction=transaction)
 
     def _nack(self, message: Message, transaction: str | None) -> None:
         conn, ack = self._ack_args(message, transaction)
-        conn.nack(ack, transaction=transaction)
+        self._wire(conn.nack, ack, transaction=transaction)
 
     def _connection_for(self, transaction: str | None) -> Any:
         """The connection, checking that a transaction began on this same connection."""
@@ -247,18 +261,28 @@ class StompTransport(Transport):
         return self._connection()
 
     def _begin(self, transaction: str) -> None:
-        self._connection().begin(transaction)
+        self._wire(self._connection().begin, transaction)
         self._tx_generation[transaction] = self._generation
 
-    def _commit(self, transaction: str) -> None:
+    def _commit(self, transaction: str, confirm: bool) -> None:
         try:
-            self._connection_for(transaction).commit(transaction)
+            conn = self._connection_for(transaction)
+            if not confirm:
+                self._wire(conn.commit, transaction)
+                return
+            receipt = f"commit-{uuid.uuid4().hex}"
+            waiter = self._receipts[receipt] = _Receipt()
+            try:
+                self._wire(conn.commit, transaction, headers={"receipt": receipt})
+                waiter.wait(self.receipt_timeout, transaction)
+            finally:
+                self._receipts.pop(receipt, None)
         finally:
             self._tx_generation.pop(transaction, None)
 
     def _abort(self, transaction: str) -> None:
         try:
-            self._connection_for(transaction).abort(transaction)
+            self._wire(self._connection_for(transaction).abort, transaction)
         finally:
             self._tx_generation.pop(transaction, None)
 
@@ -359,6 +383,29 @@ class StompTransport(Transport):
         )
 
 
+class _Receipt:
+    """Waits for one RECEIPT frame (or for the connection to die)."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.failed = False
+
+    def arrived(self) -> None:
+        self._done.set()
+
+    def fail(self) -> None:
+        self.failed = True
+        self._done.set()
+
+    def wait(self, timeout: float, transaction: str) -> None:
+        if not self._done.wait(timeout) or self.failed:
+            raise TransportError(
+                f"the broker did not confirm the commit of {transaction}",
+                hint="the connection was lost or the broker is overloaded; nothing is known "
+                "to be stored: send again (our message ids let receivers spot duplicates)",
+            )
+
+
 class _Listener(stomp.ConnectionListener):  # type: ignore[misc]
     def __init__(self, transport: StompTransport) -> None:
         self.transport = transport
@@ -366,6 +413,11 @@ class _Listener(stomp.ConnectionListener):  # type: ignore[misc]
 
     def on_message(self, frame: Any) -> None:
         self.transport._on_message(frame.headers, frame.body)
+
+    def on_receipt(self, frame: Any) -> None:
+        waiter = self.transport._receipts.get(frame.headers.get("receipt-id", ""))
+        if waiter is not None:
+            waiter.arrived()
 
     def on_error(self, frame: Any) -> None:
         message = frame.headers.get("message", "") or str(frame.body)[:200]
