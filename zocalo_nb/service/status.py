@@ -31,15 +31,16 @@ class ServiceStatus(IntEnum):
     ERROR = 7
 
 
+#: Upstream's descriptions (workflows.services.common_service.Status), word for word.
 TEXT = {
-    ServiceStatus.NEW: "new",
+    ServiceStatus.NEW: "constructing",
     ServiceStatus.STARTING: "starting",
-    ServiceStatus.IDLE: "Idle",
-    ServiceStatus.TIMER: "Timer event",
-    ServiceStatus.PROCESSING: "Processing",
-    ServiceStatus.SHUTDOWN: "Shutdown",
-    ServiceStatus.END: "End",
-    ServiceStatus.ERROR: "Error",
+    ServiceStatus.IDLE: "idle",
+    ServiceStatus.TIMER: "timer event",
+    ServiceStatus.PROCESSING: "processing",
+    ServiceStatus.SHUTDOWN: "shutting down",
+    ServiceStatus.END: "shutdown",
+    ServiceStatus.ERROR: "error",
 }
 
 

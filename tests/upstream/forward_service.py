@@ -1,0 +1,51 @@
+"""An upstream python-workflows CommonService that forwards recipe messages, started with
+upstream's own service starter (``workflows.contrib.start_service``).
+
+python -m tests.upstream.forward_service QUEUE --stomp-host ... (upstream's options)
+
+Each message is handled as upstream services do: begin a transaction, ack, send onward,
+commit. Used by interop tests and benchmarks/bench_pipeline.py as the upstream baseline.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import workflows.recipe
+import workflows.services
+from workflows.contrib.start_service import ServiceStarter
+from workflows.services.common_service import CommonService
+
+QUEUE = "upstream.forward"
+
+
+class UpstreamForward(CommonService):
+    """Forward every recipe message to the next step, transactionally."""
+
+    _service_name = "Upstream forward"
+    _logger_name = "upstream.forward"
+
+    def initializing(self) -> None:
+        workflows.recipe.wrap_subscribe(self._transport, QUEUE, self.forward, acknowledgement=True)
+
+    def forward(self, rw, header, message) -> None:  # type: ignore[no-untyped-def]
+        txn = self._transport.transaction_begin(subscription_id=header["subscription"])
+        self._transport.ack(header, transaction=txn)
+        rw.send(message, transaction=txn)
+        self._transport.transaction_commit(txn)
+
+
+def main() -> None:
+    global QUEUE
+    QUEUE = sys.argv[1]
+    known = workflows.services.get_known_services  # fills upstream's registry cache
+    known()
+    known.cache["UpstreamForward"] = lambda: UpstreamForward  # type: ignore[attr-defined]
+    ServiceStarter().run(
+        ["-s", "UpstreamForward", "-t", "StompTransport", *sys.argv[2:]],
+        program_name="upstream_forward",
+    )
+
+
+if __name__ == "__main__":
+    main()
