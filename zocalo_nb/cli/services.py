@@ -45,6 +45,11 @@ def add_commands(commands: Any) -> None:
     service.add_argument("--workers", type=int, default=1, help="worker threads (1)")
     service.add_argument("--batch", type=int, default=10, help="messages per transaction (10)")
     service.add_argument("--list", action="store_true", help="list the services available")
+    service.add_argument(
+        "--no-events",
+        action="store_true",
+        help="do not broadcast lifecycle events (run views need them)",
+    )
     service.add_argument("-v", "--verbose", action="store_true")
     add_broker_options(service)
     service.set_defaults(run=run_service)
@@ -100,7 +105,9 @@ def run_service(args: argparse.Namespace) -> int:
         "stop with Ctrl-C or 'zocalo-nb shutdown'",
         file=sys.stderr,
     )
-    runner = ServiceRunner([service], settings, workers=args.workers, batch=args.batch)
+    runner = ServiceRunner(
+        [service], settings, workers=args.workers, batch=args.batch, events=not args.no_events
+    )
     return runner.run()
 
 

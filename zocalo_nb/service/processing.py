@@ -79,7 +79,7 @@ class Processor:
         """Handle messages and commit everything in one transaction."""
         outcomes = [self.handle(service, message) for service, message in batch]
         try:
-            with self.transport.transaction() as tx:
+            with self.transport.batching(), self.transport.transaction() as tx:
                 for outcome in outcomes:
                     for out in outcome.sends:
                         self._send(out, tx)

@@ -1,0 +1,243 @@
+"""Benchmark: a 3-step linear recipe through two forwarding services, transactions on, in one run.
+
+- zocalo_nb: two ``zocalo-nb service forward`` processes (one per step), each handling its
+  messages in broker transactions (ack + outputs + lifecycle events, committed together),
+  several messages per transaction;
+- upstream: two forwarding ``CommonService`` processes started with upstream's own service
+  starter (tests/upstream/forward_service.py: begin, ack, send onward, commit per message);
+- memory://: the same two services in-process on the embedded broker.
+
+N recipe messages are injected once both services report idle; the figure is recipe messages
+per second from the first injection to the last arrival at step 3. Upstream measured about
+97/s here (BROKERS.md); the target is at least 10x that.
+
+Run: python benchmarks/bench_pipeline.py [--messages N] [--workers W] [--batch B]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.brokers import free_port  # noqa: E402
+from zocalo_nb.broker.activemq import ActiveMQ  # noqa: E402
+from zocalo_nb.config import Settings  # noqa: E402
+from zocalo_nb.dispatch import start_messages  # noqa: E402
+from zocalo_nb.recipe import Recipe, RecipeBuilder  # noqa: E402
+from zocalo_nb.service import Service, ServiceRunner  # noqa: E402
+from zocalo_nb.service.builtin import forward  # noqa: E402
+from zocalo_nb.transport import MemoryBroker, Message, Transport, connect  # noqa: E402
+
+
+def recipe(a: str, b: str, end: str) -> Recipe:
+    builder = RecipeBuilder()
+    first, second, last = builder.step(a), builder.step(b), builder.step(end)
+    first.then(second).then(last)
+    builder.start(first, {"image": "x" * 200})
+    return builder.build()
+
+
+def inject_and_time(transport: Transport, make_recipe: Recipe, end: str, count: int) -> float:
+    arrived = 0
+    done = threading.Event()
+
+    def take(message: Message) -> None:
+        nonlocal arrived
+        arrived += 1
+        if arrived == count:
+            done.set()
+
+    transport.subscribe(end, take, ack="auto", prefetch=500)
+    _, (template,) = start_messages(make_recipe)
+    time.sleep(0.3)
+    started = time.perf_counter()
+    for n in range(count):
+        body = {**template.body, "environment": {"ID": f"run-{n}"}}
+        transport.send(template.destination, body, headers=template.headers)
+    if not done.wait(900):
+        raise RuntimeError(f"only {arrived} of {count} recipe messages arrived")
+    return count / (time.perf_counter() - started)
+
+
+def wait_idle(transport: Transport, services: int, match: Callable[[dict[str, Any]], bool]) -> None:
+    ready: set[str] = set()
+    sub = transport.subscribe_topic(
+        "transient.status",
+        lambda m: ready.add(m.body["host"]) if match(m.body) and m.body["status"] == 2 else None,
+    )
+    deadline = time.monotonic() + 120
+    while len(ready) < services:
+        if time.monotonic() > deadline:
+            raise RuntimeError("services did not become ready")
+        time.sleep(0.2)
+    transport.unsubscribe(sub)
+
+
+def run_processes(
+    commands: list[tuple[list[str], dict[str, str]]],
+) -> list[subprocess.Popen[bytes]]:
+    return [
+        subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for cmd, env in commands
+    ]
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def bench_ours(
+    settings: Settings, count: int, workers: int, batch: int, events: bool = True
+) -> float:
+    prefix = f"ours{uuid.uuid4().hex[:6]}"
+    url = f"stomp://{settings.username}:{settings.password}@{settings.host}:{settings.port}"
+    base = [
+        sys.executable,
+        "-m",
+        "zocalo_nb.cli",
+        "service",
+        "forward",
+        "--broker",
+        url,
+        "--prefix",
+        prefix,
+        "--workers",
+        str(workers),
+        "--batch",
+        str(batch),
+        *([] if events else ["--no-events"]),
+    ]
+    processes = run_processes(
+        [(base, {"ZOCALO_NB_QUEUES": "bench.a"}), (base, {"ZOCALO_NB_QUEUES": "bench.b"})]
+    )
+    try:
+        with connect(Settings.build(url, prefix=prefix, prefetch=500)) as transport:
+            wait_idle(transport, 2, lambda s: s["service"] == "forward")
+            return inject_and_time(
+                transport, recipe("bench.a", "bench.b", "bench.end"), "bench.end", count
+            )
+    finally:
+        stop(processes)
+
+
+def bench_upstream(settings: Settings, count: int) -> float:
+    prefix = f"up{uuid.uuid4().hex[:6]}"
+    options = [
+        "--stomp-host",
+        settings.host,
+        "--stomp-port",
+        str(settings.port),
+        "--stomp-user",
+        str(settings.username),
+        "--stomp-pass",
+        str(settings.password),
+        "--stomp-prfx",
+        prefix,
+    ]
+    base = [sys.executable, "-m", "tests.upstream.forward_service"]
+    processes = run_processes(
+        [([*base, "bench.a", *options], {}), ([*base, "bench.b", *options], {})]
+    )
+    try:
+        with connect(
+            Settings.build(
+                settings.redacted_url().replace("***", str(settings.password)),
+                prefix=prefix,
+                prefetch=500,
+            )
+        ) as transport:
+            wait_idle(transport, 2, lambda s: s.get("serviceclass") == "UpstreamForward")
+            return inject_and_time(
+                transport, recipe("bench.a", "bench.b", "bench.end"), "bench.end", count
+            )
+    finally:
+        stop(processes)
+
+
+def bench_memory(count: int, workers: int, batch: int) -> float:
+    broker = MemoryBroker()
+    services = [
+        Service("a", forward, queues=("bench.a",)),
+        Service("b", forward, queues=("bench.b",)),
+    ]
+    with ServiceRunner(services, broker=broker, workers=workers, batch=batch):
+        transport = broker.connect()
+        rate = inject_and_time(
+            transport, recipe("bench.a", "bench.b", "bench.end"), "bench.end", count
+        )
+        transport.close()
+    broker.close()
+    return rate
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument(
+        "--upstream-messages",
+        type=int,
+        default=None,
+        help="messages for the (slow) upstream run; default: --messages",
+    )
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--only-ours", action="store_true", help="skip upstream and memory://")
+    parser.add_argument("--no-events", action="store_true", help="services send no events")
+    args = parser.parse_args()
+    instance = ActiveMQ(
+        Path(tempfile.mkdtemp(prefix="bench-pipe-")),
+        stomp_port=free_port(),
+        password="bench-pw",
+        journal_sync="periodic",
+    )
+    instance.start()
+    try:
+        settings = Settings.build(instance.url)
+        ours = bench_ours(settings, args.messages, args.workers, args.batch, not args.no_events)
+        if args.only_ours:
+            print(f"zocalo_nb x2 ({args.workers} workers, batch {args.batch}): {ours:.0f} msg/s")
+            return 0
+        upstream = bench_upstream(settings, args.upstream_messages or args.messages)
+        memory = bench_memory(args.messages, args.workers, args.batch)
+    finally:
+        instance.stop()
+    print(
+        f"3-step recipe, two forwarding services, transactions on, ActiveMQ "
+        f"(journal sync periodic), {args.messages} recipe messages"
+    )
+    print(f"  upstream workflows CommonService x2   {upstream:8.0f} recipe msg/s")
+    print(
+        f"  zocalo_nb service x2 ({args.workers} workers, batch {args.batch})"
+        f"  {ours:8.0f} recipe msg/s   ratio ours/upstream = {ours / upstream:.1f}x"
+        f"  (target >= 10x)"
+    )
+    print(f"  zocalo_nb on memory://               {memory:8.0f} recipe msg/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
