@@ -207,12 +207,15 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--only-ours", action="store_true", help="skip upstream and memory://")
     parser.add_argument("--no-events", action="store_true", help="services send no events")
+    parser.add_argument(
+        "--journal-sync", default="periodic", choices=["always", "periodic", "never"]
+    )
     args = parser.parse_args()
     instance = ActiveMQ(
         Path(tempfile.mkdtemp(prefix="bench-pipe-")),
         stomp_port=free_port(),
         password="bench-pw",
-        journal_sync="periodic",
+        journal_sync=args.journal_sync,
     )
     instance.start()
     try:
@@ -227,7 +230,7 @@ def main() -> int:
         instance.stop()
     print(
         f"3-step recipe, two forwarding services, transactions on, ActiveMQ "
-        f"(journal sync periodic), {args.messages} recipe messages"
+        f"(journal sync {args.journal_sync}), {args.messages} recipe messages"
     )
     print(f"  upstream workflows CommonService x2   {upstream:8.0f} recipe msg/s")
     print(

@@ -40,7 +40,7 @@ def test_a_run_flows_through_two_services_with_events_in_order(broker: MemoryBro
         Service("first", forward, queues=("pipe.a",)),
         Service("second", step_two, queues=("pipe.b",)),
     ]
-    with ServiceRunner(services, broker=broker, workers=2):
+    with ServiceRunner(services, broker=broker, workers=2, announce_after=0):
         run = submit(pipeline(), transport=client)
         broker.join()
     (arrived,) = end.messages
@@ -71,7 +71,10 @@ def test_a_failing_handler_is_retried_with_the_attempt_count_then_succeeds(
     client = broker.connect()
     end = Collector(client, "pipe.b")
     recipe = pipeline(("pipe.a", "pipe.b", "pipe.c"))
-    with ServiceRunner([Service("flaky", flaky, queues=("pipe.a",), backoff=0.01)], broker=broker):
+    runner = ServiceRunner(
+        [Service("flaky", flaky, queues=("pipe.a",), backoff=0.01)], broker=broker, announce_after=0
+    )
+    with runner:
         run = submit(recipe, transport=client)
         broker.join()
     assert attempts == ["1", "2", "3"]
@@ -317,3 +320,25 @@ def test_messages_handled_are_counted_and_bad_arguments_explained(broker: Memory
         broker.join()
         assert runner.handled == 12
     assert json.dumps(client.statistics("pipe.a").__dict__)
+
+
+def test_received_is_announced_only_for_slow_steps(broker: MemoryBroker) -> None:
+    import time
+
+    def slow_or_fast(ctx: StepContext, payload: Any) -> None:
+        if payload.get("slow"):
+            time.sleep(0.4)
+        ctx.send(payload)
+
+    events = events_of(broker)
+    client = broker.connect()
+    recipe = pipeline().to_dict()
+    with ServiceRunner(
+        [Service("s", slow_or_fast, queues=("pipe.a",))], broker=broker, announce_after=0.15
+    ):
+        fast = submit(recipe, transport=client)
+        recipe["start"] = [[1, {"slow": True}]]
+        slow = submit(recipe, transport=client)
+        broker.join()
+    assert [e["state"] for e in events if e["run"] == fast.id] == ["succeeded"]
+    assert [e["state"] for e in events if e["run"] == slow.id] == ["received", "succeeded"]

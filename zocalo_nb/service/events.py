@@ -19,8 +19,10 @@ Schema (a JSON object per event, broadcast on :data:`EVENTS_TOPIC`):
 ``reason``     for dead-lettered: why (an error, a bad message, too many crashes)
 =============  ==========================================================================
 
-Terminal events travel in the same transaction as the step's outputs; ``received`` is sent
-at once so monitors can show a step as running.
+Terminal events travel in the same transaction as the step's outputs. ``received`` is sent
+for handlers still running after the runner's ``announce_after`` seconds (0.5 by default; 0
+sends it for every message at once), so monitors can show long steps as running without
+costing the broker a frame for every fast one.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from zocalo_nb.dispatch import MessageContext, NotARecipeMessage, RecipeMessage,
 from zocalo_nb.dispatch.context import Outgoing
 from zocalo_nb.service.events import EVENTS_TOPIC, State, event
 from zocalo_nb.service.service import Reject, Service
+from zocalo_nb.service.watch import SlowWatch
 from zocalo_nb.transport import Message, RawBody, Transport, TransportError
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,20 @@ class Outcome:
 class Processor:
     """Runs handlers and commits their results (see module docstring). Thread-safe."""
 
-    def __init__(self, transport: Transport, host: str, *, events: bool = True) -> None:
+    def __init__(
+        self, transport: Transport, host: str, *, events: bool = True, announce_after: float = 0.5
+    ) -> None:
         self.transport = transport
         self.host = host
         self.events = events
+        self.announce_after = announce_after
         self.handled = 0
+        self._watch = SlowWatch(announce_after, self._received) if announce_after > 0 else None
+
+    def close(self) -> None:
+        """Stop the thread that announces slow handlers."""
+        if self._watch is not None:
+            self._watch.close()
 
     def handle_batch(self, batch: list[tuple[Service, Message]]) -> None:
         """Handle messages and commit everything in one transaction."""
@@ -131,8 +141,11 @@ class Processor:
             limit = service.max_attempts
         if message.redelivered:
             return self._redelivered(info, redeliveries + 1)
-        if self.events:
+        watch = self._watch if self.events else None
+        if self.events and watch is None:
             self._received(info)
+        elif watch is not None:
+            watch.start(id(info), info)
         started = time.time()
         try:
             service.handler(ctx, payload)
@@ -144,13 +157,16 @@ class Processor:
             outcome = self._dead(info, f"failed {attempt} time(s)", err, started=started)
             outcome.events.insert(0, info.event("failed", started=started, error=_error(err)))
             return outcome
+        finally:
+            if watch is not None:
+                watch.done(id(info))
         outcome = Outcome(message, list(ctx.outbox))
         for unwired in ctx.unwired:
             outcome.events.append(info.event("unwired-send", channel=unwired.channel))
         outcome.events.append(info.event("succeeded", started=started))
         return outcome
 
-    def _received(self, info: _Info) -> None:
+    def _received(self, info: Any) -> None:
         # Best effort: the terminal event travels with the transaction anyway.
         with contextlib.suppress(TransportError):
             self.transport.broadcast(EVENTS_TOPIC, info.event("received"))

@@ -48,7 +48,11 @@ _STOP = object()
 
 
 class ServiceRunner:
-    """Runs services (see module docstring). ``batch`` messages share one transaction."""
+    """Runs services (see module docstring). ``batch`` messages share one transaction.
+
+    ``announce_after``: a ``received`` event is broadcast for handlers still running after
+    this many seconds (0: for every message, at once).
+    """
 
     def __init__(
         self,
@@ -59,6 +63,7 @@ class ServiceRunner:
         workers: int = 1,
         batch: int = 10,
         events: bool = True,
+        announce_after: float = 0.5,
         status_interval: float = STATUS_INTERVAL,
     ) -> None:
         if not services:
@@ -71,6 +76,7 @@ class ServiceRunner:
         self.workers = workers
         self.batch = batch
         self.events = events
+        self.announce_after = announce_after
         self.status_interval = status_interval
         self.host = host_id()
         self.transport: Transport | None = None
@@ -111,7 +117,9 @@ class ServiceRunner:
             return self
         self._set_status(ServiceStatus.STARTING)
         self.transport = connect(self.url_or_settings, broker=self.broker)
-        self.processor = Processor(self.transport, self.host, events=self.events)
+        self.processor = Processor(
+            self.transport, self.host, events=self.events, announce_after=self.announce_after
+        )
         self._threads.append(
             threading.Thread(target=self._status_loop, daemon=True, name="zocalo-nb-status")
         )
@@ -155,6 +163,8 @@ class ServiceRunner:
         self._set_status(ServiceStatus.END)
         with self._status_changed:
             self._status_changed.notify_all()
+        if self.processor is not None:
+            self.processor.close()
         if self.transport is not None:
             self._broadcast_status()
             self.transport.close()  # unstarted messages go back to the broker

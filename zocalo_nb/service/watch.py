@@ -1,0 +1,60 @@
+"""Announcing slow handlers: a ``received`` event only for steps still running after a delay.
+
+Fast steps need no "running" state (their ``succeeded`` event carries ``started`` and
+``duration``), and skipping the event saves the broker a frame per message. One thread
+watches every handler in progress and announces those that take longer than ``delay``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+class SlowWatch:
+    """Calls ``announce(item)`` for every item still started-but-not-done after ``delay`` s."""
+
+    def __init__(self, delay: float, announce: Callable[[Any], None]) -> None:
+        self.delay = delay
+        self.announce = announce
+        self._cond = threading.Condition()
+        self._items: dict[int, tuple[float, Any]] = {}
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def start(self, key: int, item: Any) -> None:
+        with self._cond:
+            self._items[key] = (time.monotonic() + self.delay, item)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, daemon=True, name="zocalo-nb-slow-watch"
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def done(self, key: int) -> None:
+        with self._cond:
+            self._items.pop(key, None)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                if not self._items:
+                    self._cond.wait()
+                    continue
+                key, (deadline, item) = min(self._items.items(), key=lambda kv: kv[1][0])
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                del self._items[key]
+            self.announce(item)
