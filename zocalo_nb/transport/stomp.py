@@ -11,7 +11,6 @@ port and where the settings came from, never the password.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import socket
 import threading
@@ -34,6 +33,7 @@ from zocalo_nb.transport.base import (
     TransportError,
 )
 from zocalo_nb.transport.message import Message, decode
+from zocalo_nb.transport.replies import Receipt, map_message
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class StompTransport(Transport):
         self._listener: _Listener | None = None
         self._generation = 0
         self._tx_generation: dict[str, int] = {}
-        self._receipts: dict[str, _Receipt] = {}
+        self._receipts: dict[str, Receipt] = {}
         self._corked = 0
         self._cork_lock = threading.Lock()
         self.receipt_timeout = 30.0
@@ -299,7 +299,7 @@ class StompTransport(Transport):
                 self._wire(conn.commit, transaction)
                 return
             receipt = f"commit-{uuid.uuid4().hex}"
-            waiter = self._receipts[receipt] = _Receipt()
+            waiter = self._receipts[receipt] = Receipt()
             try:
                 self._wire(conn.commit, transaction, headers={"receipt": receipt})
                 waiter.wait(self.receipt_timeout, transaction)
@@ -361,7 +361,7 @@ class StompTransport(Transport):
                 )
         finally:
             self.unsubscribe(sub)
-        values = _map_message(replies[0].body)
+        values = map_message(replies[0].body)
         return QueueStats(
             queue,
             int(values.get("size", 0)),
@@ -411,29 +411,6 @@ class StompTransport(Transport):
         )
 
 
-class _Receipt:
-    """Waits for one RECEIPT frame (or for the connection to die)."""
-
-    def __init__(self) -> None:
-        self._done = threading.Event()
-        self.failed = False
-
-    def arrived(self) -> None:
-        self._done.set()
-
-    def fail(self) -> None:
-        self.failed = True
-        self._done.set()
-
-    def wait(self, timeout: float, transaction: str) -> None:
-        if not self._done.wait(timeout) or self.failed:
-            raise TransportError(
-                f"the broker did not confirm the commit of {transaction}",
-                hint="the connection was lost or the broker is overloaded; nothing is known "
-                "to be stored: send again (our message ids let receivers spot duplicates)",
-            )
-
-
 class _Listener(stomp.ConnectionListener):  # type: ignore[misc]
     def __init__(self, transport: StompTransport) -> None:
         self.transport = transport
@@ -456,19 +433,3 @@ class _Listener(stomp.ConnectionListener):  # type: ignore[misc]
         if self.live:
             self.live = False
             self.transport._lost()
-
-
-def _map_message(body: Any) -> dict[str, Any]:
-    """Flatten ActiveMQ's jms-map-json ({"map": {"entry": [...]}}) into a dict."""
-    if isinstance(body, str):
-        with contextlib.suppress(ValueError):
-            body = json.loads(body)
-    entries = (body or {}).get("map", {}).get("entry", []) if isinstance(body, dict) else []
-    values: dict[str, Any] = {}
-    for entry in entries:
-        key = entry.get("string")
-        if isinstance(key, list) and len(key) == 2:
-            values[str(key[0])] = key[1]
-        elif isinstance(key, str):
-            values[key] = next((v for k, v in entry.items() if k != "string"), None)
-    return values
