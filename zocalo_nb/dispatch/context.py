@@ -23,6 +23,7 @@ from typing import Any
 from zocalo_nb.dispatch.envelope import RECIPE_HEADER, RecipeMessage
 from zocalo_nb.recipe import Recipe, Step
 from zocalo_nb.recipe.links import PLAIN
+from zocalo_nb.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,12 @@ class Outgoing:
     body: Any
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float | None = None
+
+
+def deliver(transport: Transport, out: Outgoing, transaction: str | None = None) -> None:
+    """Send one collected message on ``transport`` (queue or topic), in ``transaction``."""
+    send = transport.send if out.kind == "queue" else transport.broadcast
+    send(out.destination, out.body, headers=out.headers, delay=out.delay, transaction=transaction)
 
 
 @dataclass(frozen=True)

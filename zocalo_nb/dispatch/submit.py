@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zocalo_nb.dispatch.context import start_messages
+from zocalo_nb.dispatch.context import deliver, start_messages
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.recipe import Recipe
 from zocalo_nb.transport import Transport
@@ -72,14 +72,7 @@ def submit(
     run_id, messages = start_messages(recipe, run_id=run_id)
     with transport.transaction(confirm=True) as tx:  # returns once the run is stored
         for out in messages:
-            if out.kind == "queue":
-                transport.send(
-                    out.destination, out.body, headers=out.headers, delay=out.delay, transaction=tx
-                )
-            else:
-                transport.broadcast(
-                    out.destination, out.body, headers=out.headers, delay=out.delay, transaction=tx
-                )
+            deliver(transport, out, tx)
     return Run(run_id, recipe, False)
 
 

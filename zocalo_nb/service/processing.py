@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zocalo_nb.dispatch import MessageContext, NotARecipeMessage, RecipeMessage, StepContext
-from zocalo_nb.dispatch.context import Outgoing
+from zocalo_nb.dispatch.context import Outgoing, deliver
 from zocalo_nb.service.events import EVENTS_TOPIC, State, event
 from zocalo_nb.service.service import Reject, Service
 from zocalo_nb.service.watch import SlowWatch
@@ -92,7 +92,7 @@ class Processor:
             with self.transport.batching(), self.transport.transaction() as tx:
                 for outcome in outcomes:
                     for out in outcome.sends:
-                        self._send(out, tx)
+                        deliver(self.transport, out, tx)
                     if self.events:
                         for item in outcome.events:
                             self.transport.broadcast(EVENTS_TOPIC, item, transaction=tx)
@@ -103,17 +103,6 @@ class Processor:
             log.warning("could not commit %d message(s): %s", len(outcomes), err.message)
             return
         self.handled += len(outcomes)
-
-    def _send(self, out: Outgoing, tx: str) -> None:
-        body = out.body
-        if out.kind == "queue":
-            self.transport.send(
-                out.destination, body, headers=out.headers, delay=out.delay, transaction=tx
-            )
-        else:
-            self.transport.broadcast(
-                out.destination, body, headers=out.headers, delay=out.delay, transaction=tx
-            )
 
     # -- one message -----------------------------------------------------------------------
     def handle(self, service: Service, message: Message) -> Outcome:
