@@ -1,0 +1,124 @@
+"""The wrapper lifecycle: upstream's channels in upstream's order, whatever happens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from zocalo_nb.dispatch import RecipeMessage, StepContext
+from zocalo_nb.recipe import Recipe
+from zocalo_nb.wrapper import Job, JobFailed, find_wrapper, run_job
+from zocalo_nb.wrapper.registry import UnknownWrapper
+
+CHANNELS = [
+    "starting",
+    "updates",
+    "success",
+    "failure",
+    "completed",
+    "result-individual-file",
+    "result-all-files",
+]
+RECIPE = Recipe.from_dict(
+    {
+        "1": {
+            "queue": "jobs",
+            "parameters": {"x": 1},
+            "output": {c: i + 2 for i, c in enumerate(CHANNELS)},
+        },
+        **{str(i + 2): {"queue": f"out.{c}"} for i, c in enumerate(CHANNELS)},
+        "start": [[1, {}]],
+    }
+)
+
+
+def context() -> StepContext:
+    return StepContext(RecipeMessage(RECIPE, 1, {"in": True}, (), {"ID": "r1"}))
+
+
+class Fake:
+    name = "fake"
+
+    def __init__(self, behaviour: str) -> None:
+        self.behaviour = behaviour
+
+    def run(self, job: Job) -> Any:
+        job.update({"progress": 50})
+        job.result_file("/data/result.mtz")
+        if self.behaviour == "fail":
+            raise JobFailed("indexing failed", hint="check the lattice")
+        if self.behaviour == "crash":
+            raise KeyError("boom")
+        return {"resolution": 1.8}
+
+
+def sent(behaviour: str) -> tuple[list[tuple[str, Any]], Any, list[dict[str, Any]]]:
+    emitted: list[tuple[str, Any]] = []
+    statuses: list[dict[str, Any]] = []
+    outcome = run_job(
+        Fake(behaviour),
+        context(),
+        emit=lambda c, p: emitted.append((c, p)),
+        status=statuses.append,
+        host="host.1",
+        status_interval=0.01,
+    )
+    return emitted, outcome, statuses
+
+
+def test_a_successful_job_reports_every_channel_in_order() -> None:
+    emitted, outcome, statuses = sent("ok")
+    assert [c for c, _ in emitted] == [
+        "starting",
+        "updates",
+        "result-individual-file",
+        "success",
+        "result-all-files",
+        "completed",
+    ]
+    assert emitted[0][1] == {"wrapper": "fake", "parameters": {"x": 1}}
+    assert dict(emitted)["success"] == {"resolution": 1.8}
+    assert dict(emitted)["result-all-files"] == {"files": ["/data/result.mtz"]}
+    assert dict(emitted)["completed"] == {"success": True} and outcome.success
+    assert statuses[0]["statustext"] == "running" and statuses[-1]["statustext"] == "finished"
+    assert statuses[0]["host"] == "host.1" and statuses[0]["task"] == "fake (run r1, step 1)"
+
+
+@pytest.mark.parametrize(
+    "behaviour, message", [("fail", "indexing failed"), ("crash", "KeyError: 'boom'")]
+)
+def test_failures_send_a_string_on_failure_and_completed_always(
+    behaviour: str, message: str
+) -> None:
+    emitted, outcome, statuses = sent(behaviour)
+    channels = [c for c, _ in emitted]
+    assert "success" not in channels and channels[-1] == "completed"
+    failure = dict(emitted)["failure"]
+    assert isinstance(failure, str) and failure.startswith(message)
+    assert not outcome.success and dict(emitted)["completed"] == {"success": False}
+    assert statuses[-1]["statustext"] == "failed"
+
+
+def test_by_default_channels_go_to_the_recipe_outbox() -> None:
+    ctx = context()
+    run_job(Fake("ok"), ctx)
+    queues = [o.destination for o in ctx.outbox]
+    assert queues == [
+        "out.starting",
+        "out.updates",
+        "out.result-individual-file",
+        "out.success",
+        "out.result-all-files",
+        "out.completed",
+    ]
+    assert ctx.outbox[3].body["recipe-path"] == [1] and ctx.outbox[3].body["environment"] == {
+        "ID": "r1"
+    }
+
+
+def test_wrappers_are_found_by_name_with_suggestions() -> None:
+    assert find_wrapper("command").name == "command"
+    with pytest.raises(UnknownWrapper) as caught:
+        find_wrapper("comand")
+    assert "did you mean 'command'" in caught.value.hint
