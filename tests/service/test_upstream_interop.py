@@ -154,7 +154,9 @@ def test_upstreams_status_monitor_sees_our_services(upstream: Any, settings: Set
             settings,
             status_interval=0.5,
         ) as runner:
-            assert eventually(lambda: runner.host in monitor._node_status, timeout=15)
+            assert eventually(
+                lambda: monitor._node_status.get(runner.host, {}).get("status") == 2, timeout=15
+            )
             status = monitor._node_status[runner.host]
             assert (status["service"], status["statustext"], status["status"]) == (
                 "spotfinder",
