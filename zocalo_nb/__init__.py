@@ -15,6 +15,7 @@ from zocalo_nb.errors import (
     RecipeValidationError,
     ZocaloNbError,
 )
+from zocalo_nb.notebook.emit import emit
 from zocalo_nb.recipe import Recipe, RecipeBuilder, diff
 from zocalo_nb.states import StepState
 
@@ -30,4 +31,5 @@ __all__ = [
     "ZocaloNbError",
     "__version__",
     "diff",
+    "emit",
 ]

@@ -165,6 +165,9 @@ class ServiceRunner:
             self._status_changed.notify_all()
         if self.processor is not None:
             self.processor.close()
+        for service in self.services:
+            if service.close is not None:
+                service.close()
         if self.transport is not None:
             self._broadcast_status()
             self.transport.close()  # unstarted messages go back to the broker
@@ -221,13 +224,14 @@ class ServiceRunner:
             if item is _STOP or self._stopping.is_set():
                 return
             batch = [item]
-            while len(batch) < self.batch and not is_suspect(item[1]):
+            limit = 1 if is_suspect(item[1]) else (item[0].batch or self.batch)
+            while len(batch) < limit:
                 try:
                     more = self._inbox.get_nowait()
                 except queue.Empty:
                     break
-                if more is _STOP or is_suspect(more[1]):
-                    self._inbox.put(more)  # a suspect goes alone; a stop is for the next loop
+                if more is _STOP or is_suspect(more[1]) or more[0] is not item[0]:
+                    self._inbox.put(more)  # handled in a batch of its own later
                     break
                 batch.append(more)
             self._busy_change(+1)

@@ -45,6 +45,11 @@ class Service:
     backoff: float = 1.0
     max_backoff: float = 60.0
     description: str = ""
+    #: At most this many messages per transaction (None: the runner's batch). Jobs use 1, so
+    #: each result is delivered as soon as it is ready.
+    batch: int | None = None
+    #: Called when the runner hosting the service stops (release pools, files...).
+    close: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         if not self.queues and not self.topics:

@@ -19,7 +19,9 @@ class UnknownWrapper(ZocaloNbError):
 
 def builtin() -> dict[str, Any]:
     """Wrappers that ship with zocalo_nb."""
-    return {"command": CommandWrapper}
+    from zocalo_nb.notebook.wrapper import NotebookWrapper
+
+    return {"command": CommandWrapper, "notebook": NotebookWrapper}
 
 
 def find_wrapper(name: str) -> Wrapper:

@@ -23,7 +23,12 @@ def wrapper_service(name: str, queues: tuple[str, ...] = ("jobs",)) -> Service:
         run_job(wrapper, ctx)
 
     return Service(
-        f"wrap-{name}", handle, queues=queues, max_attempts=1, description=f"runs {name} jobs"
+        f"wrap-{name}",
+        handle,
+        queues=queues,
+        max_attempts=1,
+        batch=1,
+        description=f"runs {name} jobs",
     )
 
 

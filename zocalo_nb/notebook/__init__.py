@@ -1,0 +1,1 @@
+"""Notebooks as processing steps: emit(), parameter injection, a kernel pool, the runner."""

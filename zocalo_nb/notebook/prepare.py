@@ -1,0 +1,116 @@
+"""Reading a job notebook safely and filling in its parameters the way papermill does."""
+
+from __future__ import annotations
+
+import ast
+import copy
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from zocalo_nb.notebook.emit import MIME
+from zocalo_nb.wrapper.lifecycle import JobFailed
+
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def resolve(name: str, directories: Sequence[str | Path]) -> Path:
+    """The notebook ``name`` inside one of ``directories``; a path that escapes them fails."""
+    if not name or Path(name).is_absolute():
+        raise JobFailed(
+            f"notebook {name!r} must be a path relative to the notebook folders",
+            hint="name notebooks as they sit in the folders, e.g. radial_profile.ipynb",
+        )
+    for directory in directories:
+        root = Path(directory).resolve()
+        candidate = (root / name).resolve()
+        if not candidate.is_relative_to(root):
+            raise JobFailed(
+                f"notebook path {name!r} escapes the notebook folder {root}",
+                hint="notebooks are only taken from the configured folders",
+            )
+        if candidate.is_file():
+            return candidate
+    folders = ", ".join(str(Path(d).resolve()) for d in directories)
+    raise JobFailed(
+        f"notebook {name!r} not found in {folders}",
+        hint="check the step's 'notebook' parameter or ZOCALO_NB_NOTEBOOKS",
+    )
+
+
+def load(
+    path: Path, parameters: Mapping[str, Any], kernel_name: str = "python3"
+) -> nbformat.NotebookNode:
+    """The notebook with ``parameters`` injected after its ``parameters`` cell (papermill's
+    way); fails clearly when there is no such cell or a value's type does not fit."""
+    from papermill.inspection import _infer_parameters
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    nb = copy.deepcopy(load_notebook_node(str(path)))
+    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+        raise JobFailed(
+            f"{path.name} has no cell tagged 'parameters'",
+            hint="tag the cell that sets the defaults with 'parameters'",
+        )
+    for declared in _infer_parameters(nb, name=kernel_name, language="python"):
+        kind = _declared_type(declared.inferred_type_name, declared.default)
+        if declared.name in parameters and kind in _TYPES:
+            value = parameters[declared.name]
+            allowed = _TYPES[kind]
+            wrong_bool = isinstance(value, bool) and bool not in allowed
+            if not isinstance(value, allowed) or wrong_bool:
+                raise JobFailed(
+                    f"parameter {declared.name!r} of {path.name} is {kind} "
+                    f"(default {declared.default}), "
+                    f"not {type(value).__name__} {value!r}",
+                    hint="fix the value in the recipe step or the payload",
+                )
+    return parameterize_notebook(
+        nb, dict(parameters), report_mode=False, kernel_name=kernel_name, language="python"
+    )
+
+
+def _declared_type(annotation: str, default: str) -> str:
+    """The type a parameter expects: its annotation, else the type of its literal default."""
+    if annotation in _TYPES:
+        return annotation
+    try:
+        value = ast.literal_eval(default)
+    except (ValueError, SyntaxError):
+        return "None"
+    return type(value).__name__
+
+
+def emitted(nb: nbformat.NotebookNode) -> dict[str, dict[str, Any]]:
+    """Values the notebook emitted, by channel: ``{"success": {"name": value}}``."""
+    found: dict[str, dict[str, Any]] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            record = output.get("data", {}).get(MIME)
+            if isinstance(record, Mapping):
+                found.setdefault(str(record.get("channel", "success")), {})[
+                    str(record.get("name"))
+                ] = record.get("value")
+    return found
+
+
+def failed_cell(nb: nbformat.NotebookNode) -> tuple[int, str, str] | None:
+    """(index, error name, error value) of the first code cell with an error output."""
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return index, str(output.get("ename")), str(output.get("evalue"))
+    return None
+
+
+def mark_failure(nb: nbformat.NotebookNode, index: int, ename: str, evalue: str) -> None:
+    """Put a visible marker before the failing cell, as papermill does."""
+    nb.cells[index].setdefault("metadata", {})["zocalo_nb"] = {"failed": True}
+    marker = nbformat.v4.new_markdown_cell(
+        f'<span style="color:red; font-size:1.5em">This cell failed: {ename}: {evalue}</span>'
+    )
+    marker.metadata["zocalo_nb"] = {"marker": True}
+    nb.cells.insert(index, marker)

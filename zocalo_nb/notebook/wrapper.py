@@ -1,0 +1,132 @@
+"""Notebooks as processing steps: the ``notebook`` wrapper and the ``runner`` service.
+
+Step parameters: ``notebook`` (a path inside the configured notebook folders), ``timeout``
+(seconds, default 600), and everything else, then the payload's values, injected into the
+cell tagged ``parameters`` as papermill does. Values the notebook records with
+``zocalo_nb.emit(name, value, channel=...)`` are forwarded: those on ``success`` in the
+success payload (with the saved notebook's path), others on their own channel. The executed
+notebook is saved under the output folder and announced on the result channels. A failing
+cell sends ``failure`` naming the cell, its error name and value, and the saved notebook
+marks it.
+
+The runner service executes on a pool of pre-started kernels (one fresh kernel per job);
+one-off runs (``zocalo-nb wrap --wrap notebook``) use papermill.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from zocalo_nb.dispatch import StepContext
+from zocalo_nb.notebook.execute import run_on_kernel, run_with_papermill
+from zocalo_nb.notebook.pool import KernelPool
+from zocalo_nb.notebook.prepare import emitted, failed_cell, load, mark_failure, resolve
+from zocalo_nb.service import Service
+from zocalo_nb.wrapper.lifecycle import Job, JobFailed, run_job
+
+DEFAULT_TIMEOUT = 600.0
+
+
+class NotebookWrapper:
+    """Runs the notebook named in the step's parameters (see module docstring)."""
+
+    name = "notebook"
+
+    def __init__(
+        self,
+        directories: Sequence[str | os.PathLike[str]] = ("notebooks/jobs",),
+        output_dir: str | os.PathLike[str] = "notebook-runs",
+        *,
+        pool: KernelPool | None = None,
+        kernel_name: str = "python3",
+    ) -> None:
+        self.directories = [Path(d) for d in directories]
+        self.output_dir = Path(output_dir)
+        self.pool = pool
+        self.kernel_name = kernel_name
+
+    def run(self, job: Job) -> dict[str, Any]:
+        params = dict(job.parameters)
+        name = str(params.pop("notebook", ""))
+        timeout = float(params.pop("timeout", DEFAULT_TIMEOUT))
+        payload = job.payload if isinstance(job.payload, Mapping) else {}
+        values = {**params, **payload}
+        source = resolve(name, self.directories)
+        target = (
+            self.output_dir / str(job.ctx.run_id or "run") / f"step{job.ctx.step_id}-{source.name}"
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nb = load(source, values, self.kernel_name)
+        if self.pool is not None:
+            kernel = self.pool.take()
+            try:
+                run_on_kernel(nb, kernel, cwd=source.parent, timeout=timeout)
+            finally:
+                self.pool.discard(kernel)
+        else:
+            nb = run_with_papermill(
+                source, values, target, timeout=timeout, kernel_name=self.kernel_name
+            )
+        failure = failed_cell(nb)
+        if failure is not None and self.pool is not None:
+            mark_failure(nb, *failure)
+        nbformat.write(nb, str(target))
+        job.result_file(str(target))
+        if failure is not None:
+            index, ename, evalue = failure
+            raise JobFailed(
+                f"cell {index} of {source.name} failed: {ename}: {evalue} "
+                f"(executed notebook: {target})",
+                hint="open the saved notebook; the failing cell is marked",
+            )
+        found = emitted(nb)
+        for channel, record in found.items():
+            if channel != "success":
+                job.emit(channel, record)
+        return {"notebook": str(target), **found.get("success", {})}
+
+
+def runner_service() -> Service:
+    """Entry point ``runner``: notebooks from ``ZOCALO_NB_QUEUES`` (default notebook.runner)
+    on a pool of ``ZOCALO_NB_KERNELS`` (default 2) ``ZOCALO_NB_KERNEL`` kernels; notebooks from
+    ``ZOCALO_NB_NOTEBOOKS`` (default notebooks/jobs, ``:``-separated), saved under
+    ``ZOCALO_NB_NOTEBOOK_OUTPUT`` (default notebook-runs)."""
+    env = os.environ
+    return notebook_service(
+        queues=tuple(q for q in env.get("ZOCALO_NB_QUEUES", "notebook.runner").split(",") if q),
+        directories=env.get("ZOCALO_NB_NOTEBOOKS", "notebooks/jobs").split(":"),
+        output_dir=env.get("ZOCALO_NB_NOTEBOOK_OUTPUT", "notebook-runs"),
+        kernels=int(env.get("ZOCALO_NB_KERNELS", "2")),
+        kernel_name=env.get("ZOCALO_NB_KERNEL", "python3"),
+    )
+
+
+def notebook_service(
+    *,
+    queues: tuple[str, ...] = ("notebook.runner",),
+    directories: Sequence[str | os.PathLike[str]] = ("notebooks/jobs",),
+    output_dir: str | os.PathLike[str] = "notebook-runs",
+    kernels: int = 2,
+    kernel_name: str = "python3",
+) -> Service:
+    """A Service running notebook jobs on a kernel pool (closed when the runner stops)."""
+    pool = KernelPool(kernels, kernel_name).start()
+    wrapper = NotebookWrapper(directories, output_dir, pool=pool, kernel_name=kernel_name)
+
+    def handle(ctx: StepContext, payload: Any) -> None:
+        run_job(wrapper, ctx)
+
+    return Service(
+        "runner",
+        handle,
+        queues=queues,
+        batch=1,
+        max_attempts=1,
+        close=pool.close,
+        description="runs notebooks as processing steps",
+    )
