@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.brokers import TEST_PASSWORD, free_port, private_activemq
+from tests.brokers import TEST_PASSWORD, eventually, free_port, private_activemq
 from zocalo_nb.broker.activemq import ActiveMQ, BrokerError, stomp_ready
 from zocalo_nb.cli import main
 
@@ -71,11 +71,19 @@ def test_cli_start_status_stop_round_trip(
     finally:
         assert main(["broker", "stop", *common]) == 0
     assert "stopped" in capsys.readouterr().out
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    assert eventually(lambda: not _running(pid), timeout=10)
     assert main(["broker", "status", *common]) == 1
     assert main(["broker", "stop", *common]) == 0
     assert "not running" in capsys.readouterr().out
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` is a live process (a zombie has finished running)."""
+    try:
+        os.kill(pid, 0)
+        return not Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (ProcessLookupError, FileNotFoundError):
+        return False
 
 
 def test_a_broker_that_dies_while_starting_is_reported_with_its_log(tmp_path: Path) -> None:

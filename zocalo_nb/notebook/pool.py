@@ -105,6 +105,12 @@ class KernelPool:
             log.debug("kernel shutdown", exc_info=True)
         shutil.rmtree(os.path.dirname(kernel.manager.ip), ignore_errors=True)
 
+    def release(self, kernel: Kernel) -> None:
+        """Shut a used kernel down in the background, off the job's path."""
+        threading.Thread(
+            target=self.discard, args=(kernel,), daemon=True, name="zocalo-nb-kernel-shutdown"
+        ).start()
+
     def close(self) -> None:
         """Stop refilling and shut every idle kernel down."""
         self._closed.set()

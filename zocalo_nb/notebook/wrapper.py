@@ -67,7 +67,7 @@ class NotebookWrapper:
             try:
                 run_on_kernel(nb, kernel, cwd=source.parent, timeout=timeout)
             finally:
-                self.pool.discard(kernel)
+                self.pool.release(kernel)
         else:
             nb = run_with_papermill(
                 source, values, target, timeout=timeout, kernel_name=self.kernel_name
