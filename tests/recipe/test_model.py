@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RECIPES
-from zocalo_nb import Recipe, RecipeParseError
+from zocalo_nb import Recipe, RecipeError, RecipeParseError
 
 
 def test_json_round_trip_keeps_unknown_fields_and_normalises_output(linear: dict) -> None:
@@ -45,6 +45,9 @@ def test_recipes_are_immutable_values(linear: dict) -> None:
     assert replaced[1].queue == "other" and replaced[1].transport_delay == 5.0
     assert recipe[1].queue == "first"
     assert hash(recipe) == hash(Recipe.from_json(recipe.to_json()))
+    with pytest.raises(RecipeError, match="step 9 is not in the recipe") as caught:
+        recipe.replace_step(9, queue="x")
+    assert caught.value.hint == "steps are 1, 2, 3"
 
 
 def test_load_and_save(tmp_path: Path, linear: dict) -> None:

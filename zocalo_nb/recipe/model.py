@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from zocalo_nb.errors import Finding, RecipeParseError, RecipeValidationError
+from zocalo_nb.errors import Finding, RecipeError, RecipeParseError, RecipeValidationError
 from zocalo_nb.recipe import _normalise
 from zocalo_nb.recipe._frozen import FrozenMap, thaw
 from zocalo_nb.recipe.diff import RecipeDiff, diff_entries
@@ -224,7 +224,10 @@ class Recipe:
         """
         data = self.to_dict()
         if str(step_id) not in data or not isinstance(data[str(step_id)], dict):
-            raise KeyError(step_id)
+            raise RecipeError(
+                f"step {step_id!r} is not in the recipe",
+                hint=f"steps are {', '.join(map(str, self.steps)) or 'none'}",
+            )
         data[str(step_id)].update(
             {("transport-delay" if k == "transport_delay" else k): v for k, v in fields.items()}
         )
