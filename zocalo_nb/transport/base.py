@@ -151,8 +151,11 @@ class Transport(abc.ABC):
             kind = "topic"
         elif destination.startswith("/queue/"):
             kind = "queue"
-        final = {str(k): str(v) for k, v in (headers or {}).items()}
-        final.setdefault(MESSAGE_ID, new_message_id())
+        if headers:
+            final = {str(k): str(v) for k, v in headers.items()}
+            final.setdefault(MESSAGE_ID, new_message_id())
+        else:
+            final = {MESSAGE_ID: new_message_id()}
         text = body if isinstance(body, RawBody) else encode(body)
         self._send(kind, self.name(destination), str(text), final, delay, expiration, transaction)
         return final[MESSAGE_ID]

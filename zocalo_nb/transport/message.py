@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Header carrying our own stable message id (broker message ids are not stable everywhere).
 MESSAGE_ID = "zocalo-nb-id"
@@ -38,13 +37,14 @@ BROKER_HEADERS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Message:
-    """A message delivered to a subscription.
+class Message(NamedTuple):
+    """A message delivered to a subscription (immutable).
 
     ``body`` is the decoded JSON value, or the raw text when the body is not JSON (then
     ``is_json`` is False). ``delivery_count`` is known on ``memory://`` and None on brokers
     that do not report it (ActiveMQ over STOMP); ``redelivered`` is known on both.
+    ``ack_id`` and ``subscription`` are opaque handles for ack/nack on the transport that
+    delivered the message.
     """
 
     destination: str
@@ -53,9 +53,8 @@ class Message:
     is_json: bool = True
     redelivered: bool = False
     delivery_count: int | None = None
-    #: Opaque handles for ack/nack on the transport that delivered the message.
-    ack_id: str = field(default="", repr=False)
-    subscription: str = field(default="", repr=False)
+    ack_id: str = ""
+    subscription: str = ""
 
     @property
     def message_id(self) -> str:
@@ -68,8 +67,8 @@ class Message:
 
 
 def new_message_id() -> str:
-    """A fresh stable message id."""
-    return uuid.uuid4().hex
+    """A fresh stable message id (128 random bits, hex, like a uuid4 without the overhead)."""
+    return os.urandom(16).hex()
 
 
 def encode(body: Any) -> str:
