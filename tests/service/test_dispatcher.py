@@ -106,3 +106,18 @@ def test_services_are_found_by_name_prefix_or_suggestion() -> None:
     assert "did you mean 'dispatcher'" in caught.value.hint
     with pytest.raises(UnknownService, match="no single service"):
         find_service("zzz")
+
+
+def test_submit_can_send_a_custom_recipe_to_the_dispatcher(setup: Any) -> None:
+    broker, client, _ = setup
+    custom = Collector(client, "custom.q")
+    run = submit(
+        [],
+        {"who": "me"},
+        transport=client,
+        custom_recipe={"1": {"queue": "custom.q"}, "start": [[1, {"by": "{who}"}]]},
+    )
+    broker.join()
+    assert run.via_dispatcher
+    (message,) = custom.messages
+    assert message.body["environment"]["ID"] == run.id and message.body["payload"] == {"by": "me"}

@@ -125,24 +125,10 @@ def run_go(args: argparse.Namespace) -> int:
     with connect(settings) as transport:
         if args.direct:
             run = submit(recipe, transport=transport)
-        elif custom is not None:
-            run = _submit_custom(transport, args.recipe, custom, parameters)
         else:
-            run = submit(args.recipe, parameters, transport=transport)
+            run = submit(args.recipe, parameters, transport=transport, custom_recipe=custom)
     print(f"submitted run {run.id} to {settings}")
     return ExitCode.OK
-
-
-def _submit_custom(transport: Any, names: list[str], custom: Any, parameters: Any) -> Any:
-    import uuid
-
-    from zocalo_nb.dispatch.submit import DISPATCHER_QUEUE, Run
-
-    params = {**parameters, "guid": parameters.get("guid") or str(uuid.uuid4())}
-    transport.send(
-        DISPATCHER_QUEUE, {"recipes": names, "custom_recipe": custom, "parameters": params}
-    )
-    return Run(params["guid"], None, True, tuple(names))
 
 
 def run_shutdown(args: argparse.Namespace) -> int:

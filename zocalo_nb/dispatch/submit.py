@@ -53,16 +53,25 @@ def submit(
     *,
     transport: Transport,
     run_id: str | None = None,
+    custom_recipe: Mapping[str, Any] | None = None,
 ) -> Run:
-    """Start a run (see module docstring); returns its handle."""
+    """Start a run (see module docstring); returns its handle.
+
+    ``custom_recipe`` goes to the dispatcher with the named recipes (upstream's ``-f``).
+    """
     params = dict(parameters or {})
     names = _names(recipe_or_names)
+    if names is None and custom_recipe is not None and not recipe_or_names:
+        names = ()  # only a custom recipe: still the dispatcher's job
     if names is not None:
         run_id = str(params.get("guid") or run_id or uuid.uuid4())
         params["guid"] = run_id
+        request: dict[str, Any] = {"recipes": list(names), "parameters": params}
+        if custom_recipe is not None:
+            request["custom_recipe"] = dict(custom_recipe)
         transport.send(
             DISPATCHER_QUEUE,
-            {"recipes": list(names), "parameters": params},
+            request,
             headers={"zocalo.go.user": getpass.getuser(), "zocalo.go.host": socket.getfqdn()},
         )
         return Run(run_id, None, True, tuple(names))

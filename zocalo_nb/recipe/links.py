@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, TypeGuard
 
 from zocalo_nb.recipe._frozen import FrozenMap
@@ -36,9 +35,3 @@ def channels(links: Any) -> dict[str, tuple[Any, ...]]:
     if isinstance(links, tuple):
         return {PLAIN: links}
     return {PLAIN: (links,)}
-
-
-def targets(links: Any) -> Iterator[Any]:
-    """Every link target in an ``output``/``error`` value, in order, duplicates included."""
-    for found in channels(links).values():
-        yield from found

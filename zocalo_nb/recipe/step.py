@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zocalo_nb.recipe._frozen import EMPTY, FrozenMap, thaw
-from zocalo_nb.recipe.links import PLAIN, channels, is_step_id
+from zocalo_nb.recipe.links import channels, is_step_id
 
 #: Step fields that upstream gives a meaning to; all others are carried along untouched.
 KNOWN_FIELDS = frozenset(
@@ -66,10 +66,6 @@ class Step:
             name: tuple(t for t in found if is_step_id(t))
             for name, found in channels(self.fields.get("output")).items()
         }
-
-    def named_outputs(self) -> dict[str, tuple[int, ...]]:
-        """Only the named output channels (``{"success": (3,), ...}``)."""
-        return {name: found for name, found in self.outputs().items() if name != PLAIN}
 
     def error_links(self) -> tuple[int, ...]:
         """Steps this step's ``error`` field points at."""

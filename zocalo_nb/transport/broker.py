@@ -287,11 +287,6 @@ class MemoryBroker:
             depth = len(queue.pending) + sum(len(c.inflight) for c in queue.consumers)
             return depth, len(queue.consumers), queue.enqueued, queue.dequeued
 
-    def queues(self) -> list[str]:
-        """Names of every queue that has seen a message or a consumer."""
-        with self._cond:
-            return sorted(self._queues)
-
     def join(self, timeout: float = 10.0, *, include_delayed: bool = True) -> None:
         """Wait until every deliverable message is processed and acked; re-raise callback errors.
 

@@ -105,12 +105,7 @@ class StompTransport(Transport):
         listener.live = True  # from now on a lost connection is reconnected
         self._generation += 1
         for sub, _callback, headers in self._subs.values():
-            conn.subscribe(
-                f"/{sub.kind}/{sub.destination}",
-                sub.id,
-                ack=headers["ack"],
-                headers={k: v for k, v in headers.items() if k != "ack"},
-            )
+            _send_subscribe(conn, sub, headers)
 
     def close(self) -> None:
         with self._lock:
@@ -247,13 +242,12 @@ class StompTransport(Transport):
         if sub.kind == "queue":
             headers["activemq.prefetchSize"] = str(prefetch)
             headers["prefetch-count"] = str(prefetch)
+        self._register(sub, callback, headers)
+
+    def _register(self, sub: Subscription, callback: Callback, headers: dict[str, str]) -> None:
+        """Remember a subscription (to renew it after a reconnect) and subscribe now."""
         self._subs[sub.id] = (sub, callback, headers)
-        self._connection().subscribe(
-            f"/{sub.kind}/{sub.destination}",
-            sub.id,
-            ack=headers["ack"],
-            headers={k: v for k, v in headers.items() if k != "ack"},
-        )
+        _send_subscribe(self._connection(), sub, headers)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         if self._subs.pop(subscription.id, None) is not None:
@@ -372,11 +366,7 @@ class StompTransport(Transport):
 
     def _subscribe_stats(self, reply: str, callback: Callback) -> Subscription:
         sub = Subscription(f"zocalo-nb-{next(self._ids)}", reply, "queue")
-        headers = {"ack": "auto", "transformation": "jms-map-json"}
-        self._subs[sub.id] = (sub, callback, headers)
-        self._connection().subscribe(
-            f"/queue/{reply}", sub.id, ack="auto", headers={"transformation": "jms-map-json"}
-        )
+        self._register(sub, callback, {"ack": "auto", "transformation": "jms-map-json"})
         return sub
 
     # -- receiving -------------------------------------------------------------------------
@@ -409,6 +399,12 @@ class StompTransport(Transport):
             ack_id=f"{self._generation}|{headers.get('ack', '')}",
             subscription=sub_id,
         )
+
+
+def _send_subscribe(conn: Any, sub: Subscription, headers: dict[str, str]) -> None:
+    """SUBSCRIBE with our header set (``ack`` is its own argument in stomp.py)."""
+    extra = {k: v for k, v in headers.items() if k != "ack"}
+    conn.subscribe(f"/{sub.kind}/{sub.destination}", sub.id, ack=headers["ack"], headers=extra)
 
 
 class _Listener(stomp.ConnectionListener):  # type: ignore[misc]
