@@ -322,3 +322,42 @@ def test_a_confirmed_commit_returns_once_the_broker_has_the_messages(harness: Ha
             sender.send("confirmed", {"n": n}, transaction=tx)
     # no waiting: every message is already stored and visible
     assert [m.body["n"] for m in sender.browse("confirmed")] == list(range(20))
+
+
+def test_a_cumulative_ack_takes_every_earlier_message_of_its_subscription(
+    harness: Harness,
+) -> None:
+    sender, worker, other = harness.connect(), harness.connect(), harness.connect()
+    held, elsewhere = Inbox(), Inbox()
+    worker.subscribe("cumul", held, ack="cumulative", prefetch=5)
+    for n in range(3):
+        sender.send("cumul", {"n": n})
+    received = held.wait(3)
+    with worker.transaction() as tx:
+        worker.send("cumul.out", {"done": 3}, transaction=tx)
+        worker.ack(received[1], transaction=tx)  # covers messages 0 and 1, not 2
+    assert eventually(lambda: sender.statistics("cumul").depth == 1)
+    worker.close()  # message 2 was never acked: it goes to another consumer
+    other.subscribe("cumul", Inbox(other, "ack"))
+    other.subscribe("cumul", elsewhere, ack="cumulative")
+    assert eventually(lambda: sender.statistics("cumul").depth == 0)
+    assert [m.body for m in sender.browse("cumul.out")] == [{"done": 3}]
+    assert sender.browse(sender.dlq("cumul")) == []
+
+
+def test_an_aborted_cumulative_ack_takes_nothing(harness: Harness) -> None:
+    sender, worker = harness.connect(), harness.connect()
+    held = Inbox()
+    worker.subscribe("cumul-abort", held, ack="cumulative", prefetch=5)
+    for n in range(3):
+        sender.send("cumul-abort", {"n": n})
+    received = held.wait(3)
+    tx = worker.begin()
+    worker.ack(received[2], transaction=tx)
+    worker.abort(tx)  # hands back only the message it acked (nacked: redelivered later)
+    again = held.wait(4)[3]
+    assert again.body == {"n": 2} and again.redelivered
+    with worker.transaction() as tx2:
+        worker.ack(received[0], transaction=tx2)
+        worker.ack(received[1], transaction=tx2)
+    assert eventually(lambda: sender.statistics("cumul-abort").depth == 1, timeout=10)

@@ -1,6 +1,9 @@
 """Lifecycle events: what happened to each step of each run, on one topic.
 
-Schema (a JSON object per event, broadcast on :data:`EVENTS_TOPIC`):
+Each message on :data:`EVENTS_TOPIC` carries a JSON *list* of events: everything one
+transaction committed (a batch of steps) travels as one broker frame, which keeps the
+broker's work per step low. :func:`unpack` turns a message body into its events (it also
+accepts a single event object). Schema of one event:
 
 =============  ==========================================================================
 ``run``        run id (``environment.ID``), or null for non-recipe messages
@@ -59,3 +62,12 @@ def event(
         "queue": queue,
         **extra,
     }
+
+
+def unpack(body: Any) -> list[dict[str, Any]]:
+    """The events in one message body from the events topic (a list, or one object)."""
+    if isinstance(body, dict):
+        return [body]
+    if isinstance(body, list):
+        return [item for item in body if isinstance(item, dict)]
+    return []

@@ -71,9 +71,16 @@ class Processor:
     """Runs handlers and commits their results (see module docstring). Thread-safe."""
 
     def __init__(
-        self, transport: Transport, host: str, *, events: bool = True, announce_after: float = 0.5
+        self,
+        transport: Transport,
+        host: str,
+        *,
+        events: bool = True,
+        announce_after: float = 0.5,
+        cumulative_acks: bool = False,
     ) -> None:
         self.transport = transport
+        self.cumulative_acks = cumulative_acks
         self.host = host
         self.events = events
         self.announce_after = announce_after
@@ -88,19 +95,31 @@ class Processor:
     def handle_batch(self, batch: list[tuple[Service, Message]]) -> None:
         """Handle messages and commit everything in one transaction."""
         outcomes = [self.handle(service, message) for service, message in batch]
+        acks = [o.message for o in outcomes if o.message.destination.startswith("/queue/")]
+        if self.cumulative_acks:  # the last message of each subscription acks the others
+            acks = list({m.subscription: m for m in acks}.values())
         try:
             with self.transport.batching(), self.transport.transaction() as tx:
                 for outcome in outcomes:
                     for out in outcome.sends:
                         deliver(self.transport, out, tx)
-                    if self.events:
-                        for item in outcome.events:
-                            self.transport.broadcast(EVENTS_TOPIC, item, transaction=tx)
-                    if outcome.message.destination.startswith("/queue/"):
-                        self.transport.ack(outcome.message, transaction=tx)
+                for message in acks:
+                    self.transport.ack(message, transaction=tx)
+                events = [item for outcome in outcomes for item in outcome.events]
+                if self.events and events:
+                    self.transport.broadcast(EVENTS_TOPIC, events, transaction=tx)
         except TransportError as err:
-            # Nothing was committed: the broker hands these messages out again.
+            # Nothing was committed: the broker hands these messages out again. The aborted
+            # transaction nacked the messages it acked; nack the ones a cumulative ack covered,
+            # or a later cumulative ack would take them without their outputs.
             log.warning("could not commit %d message(s): %s", len(outcomes), err.message)
+            for outcome in outcomes:
+                if (
+                    outcome.message.destination.startswith("/queue/")
+                    and outcome.message not in acks
+                ):
+                    with contextlib.suppress(TransportError):
+                        self.transport.nack(message)
             return
         self.handled += len(outcomes)
 
@@ -158,7 +177,7 @@ class Processor:
     def _received(self, info: Any) -> None:
         # Best effort: the terminal event travels with the transaction anyway.
         with contextlib.suppress(TransportError):
-            self.transport.broadcast(EVENTS_TOPIC, info.event("received"))
+            self.transport.broadcast(EVENTS_TOPIC, [info.event("received")])
 
     def _retry(self, info: _Info, err: Exception, started: float, delay: float) -> Outcome:
         log.warning(

@@ -45,6 +45,8 @@ from zocalo_nb.transport import MemoryBroker, Message, Transport, TransportError
 log = logging.getLogger(__name__)
 COMMAND_TOPIC = "command"
 _STOP = object()
+#: Seconds a runner must stay idle before "idle" is announced (upstream waits 0.5 s too).
+IDLE_SETTLE = 0.5
 
 
 class ServiceRunner:
@@ -81,13 +83,14 @@ class ServiceRunner:
         self.host = host_id()
         self.transport: Transport | None = None
         self.processor: Processor | None = None
-        self._inbox: queue.Queue[Any] = queue.Queue()
+        self._inboxes: list[queue.Queue[Any]] = [queue.Queue() for _ in range(workers)]
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._stop_requested = threading.Event()
         self._foreground = False
         self._status = ServiceStatus.NEW
+        self._since = time.monotonic()
         self._status_changed = threading.Condition()
         self._busy = 0
         self._utilisation = Utilisation(status_interval)
@@ -118,25 +121,41 @@ class ServiceRunner:
         self._set_status(ServiceStatus.STARTING)
         self.transport = connect(self.url_or_settings, broker=self.broker)
         self.processor = Processor(
-            self.transport, self.host, events=self.events, announce_after=self.announce_after
+            self.transport,
+            self.host,
+            events=self.events,
+            announce_after=self.announce_after,
+            cumulative_acks=True,
         )
         self._threads.append(
             threading.Thread(target=self._status_loop, daemon=True, name="zocalo-nb-status")
         )
-        for n in range(self.workers):
+        for n, inbox in enumerate(self._inboxes):
             self._threads.append(
-                threading.Thread(target=self._work, daemon=True, name=f"zocalo-nb-worker-{n}")
+                threading.Thread(
+                    target=self._work, args=(inbox,), daemon=True, name=f"zocalo-nb-worker-{n}"
+                )
             )
         for thread in self._threads:
             thread.start()
-        prefetch = self.workers * self.batch
+        first = self._inboxes[0]
         for service in self.services:
             for name in service.queues:
-                self.transport.subscribe(name, self._receiver(service), prefetch=prefetch)
+                # One subscription per worker, its messages handled in order by that worker:
+                # so its acks may be cumulative (see Transport.subscribe).
+                for inbox in self._inboxes:
+                    self.transport.subscribe(
+                        name,
+                        self._receiver(service, inbox),
+                        ack="cumulative",
+                        prefetch=service.batch or self.batch,
+                    )
                 # Quarantine for crash suspects: one at a time, so a crash blames one message.
-                self.transport.subscribe(name + SUSPECTS, self._receiver(service), prefetch=1)
+                self.transport.subscribe(
+                    name + SUSPECTS, self._receiver(service, first), prefetch=1
+                )
             for name in service.topics:
-                self.transport.subscribe_topic(name, self._receiver(service))
+                self.transport.subscribe_topic(name, self._receiver(service, first))
         self.transport.subscribe_topic(COMMAND_TOPIC, self._command)
         self._set_status(ServiceStatus.IDLE)
         log.info(
@@ -155,8 +174,8 @@ class ServiceRunner:
         self._stopping.set()
         self._set_status(ServiceStatus.SHUTDOWN)
         workers = [t for t in self._threads if t.name.startswith("zocalo-nb-worker")]
-        for _ in workers:
-            self._inbox.put(_STOP)
+        for inbox in self._inboxes:
+            inbox.put(_STOP)
         for thread in workers:
             if thread is not threading.current_thread():
                 thread.join(timeout)
@@ -178,8 +197,8 @@ class ServiceRunner:
         """Stop abruptly, as if the process died: close the connection at once, so nothing in
         progress commits and the broker hands every held message to another consumer."""
         self._stopping.set()
-        for _ in range(self.workers):
-            self._inbox.put(_STOP)
+        for inbox in self._inboxes:
+            inbox.put(_STOP)
         if self.transport is not None:
             self.transport.close()
         self._stopped.set()
@@ -211,27 +230,30 @@ class ServiceRunner:
         self.stop()
 
     # -- work ------------------------------------------------------------------------------
-    def _receiver(self, service: Service) -> Any:
+    def _receiver(self, service: Service, inbox: queue.Queue[Any]) -> Any:
         def receive(message: Message) -> None:
-            self._inbox.put((service, message))
+            inbox.put((service, message))
 
         return receive
 
-    def _work(self) -> None:
+    def _work(self, inbox: queue.Queue[Any]) -> None:
+        """Handle this worker's messages in the order received, in batches of messages from
+        one subscription (never reordered: a cumulative ack covers everything before it)."""
         assert self.processor is not None
+        carry: Any = None
         while True:
-            item = self._inbox.get()
+            item, carry = (carry if carry is not None else inbox.get()), None
             if item is _STOP or self._stopping.is_set():
                 return
             batch = [item]
             limit = 1 if is_suspect(item[1]) else (item[0].batch or self.batch)
             while len(batch) < limit:
                 try:
-                    more = self._inbox.get_nowait()
+                    more = inbox.get_nowait()
                 except queue.Empty:
                     break
-                if more is _STOP or is_suspect(more[1]) or more[0] is not item[0]:
-                    self._inbox.put(more)  # handled in a batch of its own later
+                if more is _STOP or more[1].subscription != item[1].subscription:
+                    carry = more  # starts the next batch
                     break
                 batch.append(more)
             self._busy_change(+1)
@@ -264,6 +286,7 @@ class ServiceRunner:
         with self._status_changed:
             if status != self._status:
                 self._status = status
+                self._since = time.monotonic()
                 self._utilisation.update(status)
                 self._status_changed.notify_all()
 
@@ -274,6 +297,12 @@ class ServiceRunner:
             with self._status_changed:
                 if self._status == announced and not self._stopping.is_set():
                     self._status_changed.wait(max(0.0, last + self.status_interval - time.time()))
+                settle = self._since + IDLE_SETTLE - time.monotonic()
+                if self._status == ServiceStatus.IDLE and announced is not None and settle > 0:
+                    # As upstream: announce "idle" only once it lasts, so a busy service
+                    # flipping between batches does not flood the status topic.
+                    self._status_changed.wait(settle)
+                    continue
                 status = self._status
             if status == ServiceStatus.END:
                 return

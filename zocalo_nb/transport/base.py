@@ -21,7 +21,7 @@ from zocalo_nb.config import Settings
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.transport.message import MESSAGE_ID, Message, RawBody, encode, new_message_id
 
-AckMode = Literal["auto", "client"]
+AckMode = Literal["auto", "client", "cumulative"]
 Callback = Callable[[Message], None]
 Kind = Literal["queue", "topic"]
 
@@ -170,7 +170,13 @@ class Transport(abc.ABC):
         prefetch: int | None = None,
     ) -> Subscription:
         """Consume ``queue``: competing consumers share its messages. With ``ack="client"``
-        every message must be acked or nacked; at most ``prefetch`` are held unacked."""
+        every message must be acked or nacked; at most ``prefetch`` are held unacked.
+
+        ``ack="cumulative"`` (STOMP's ``client`` mode): acking a message also acks every
+        message this subscription received before it. Use it when one thread handles the
+        subscription's messages in the order received; on ActiveMQ it avoids a cost that
+        grows with every message acked in a transaction on ``client-individual``
+        subscriptions (see ``ActiveMQ`` in README.md)."""
         return self._subscribe_any("queue", queue, callback, ack, prefetch)
 
     def subscribe_topic(self, topic: str, callback: Callback) -> Subscription:
@@ -180,8 +186,10 @@ class Transport(abc.ABC):
     def _subscribe_any(
         self, kind: Kind, destination: str, callback: Callback, ack: AckMode, prefetch: int | None
     ) -> Subscription:
-        if ack not in ("auto", "client"):
-            raise TransportError(f"unknown ack mode {ack!r}", hint='use "auto" or "client"')
+        if ack not in ("auto", "client", "cumulative"):
+            raise TransportError(
+                f"unknown ack mode {ack!r}", hint='use "auto", "client" or "cumulative"'
+            )
         sub = Subscription(f"zocalo-nb-{next(self._ids)}", self.name(destination), kind)
         self._subscribe(sub, callback, ack, prefetch or self.settings.prefetch)
         return sub

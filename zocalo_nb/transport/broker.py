@@ -161,8 +161,18 @@ class MemoryBroker:
 
     def ack(self, consumer: Consumer, ack_id: str) -> None:
         with self._cond:
+            taken = 1
+            if consumer.ack == "cumulative":
+                # STOMP "client" mode: every message this consumer received before it too
+                # (inflight keeps dispatch order).
+                earlier = (
+                    list(consumer.inflight).index(ack_id) if ack_id in consumer.inflight else 0
+                )
+                for key in list(consumer.inflight)[:earlier]:
+                    del consumer.inflight[key]
+                taken += earlier
             self._take(consumer, ack_id)
-            self._queues[consumer.name].dequeued += 1
+            self._queues[consumer.name].dequeued += taken
             self._pump(consumer.name)
             self._cond.notify_all()
 
@@ -220,7 +230,7 @@ class MemoryBroker:
             consumer = ready[queue.turn % len(ready)]
             queue.turn += 1
             envelope.delivery_count += 1
-            if consumer.ack == "client":
+            if consumer.ack != "auto":
                 consumer.inflight[envelope.id] = envelope
             else:
                 queue.dequeued += 1

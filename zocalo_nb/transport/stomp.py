@@ -38,6 +38,10 @@ from zocalo_nb.transport.replies import Receipt, map_message
 log = logging.getLogger(__name__)
 
 
+#: Our ack modes as STOMP ``ack`` headers.
+STOMP_ACK_MODES = {"client": "client-individual", "cumulative": "client", "auto": "auto"}
+
+
 class StompTransport(Transport):
     """A STOMP connection (see module docstring). Callbacks run on stomp.py's receiver thread."""
 
@@ -238,7 +242,7 @@ class StompTransport(Transport):
     def _subscribe(
         self, sub: Subscription, callback: Callback, ack: AckMode, prefetch: int
     ) -> None:
-        headers = {"ack": "client-individual" if ack == "client" else "auto"}
+        headers = {"ack": STOMP_ACK_MODES[ack]}
         if sub.kind == "queue":
             headers["activemq.prefetchSize"] = str(prefetch)
             headers["prefetch-count"] = str(prefetch)
