@@ -91,9 +91,17 @@ class MessageContext:
 class StepContext(MessageContext):
     """The current step of a recipe message, and how to send along the recipe."""
 
-    def __init__(self, message: RecipeMessage, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: RecipeMessage,
+        headers: Mapping[str, str] | None = None,
+        *,
+        transport: Transport | None = None,
+    ) -> None:
         super().__init__(headers)
         self.message = message
+        #: Where :meth:`send_now` sends at once (set by the service runner); None: the outbox.
+        self.transport = transport
 
     # -- what the step is ------------------------------------------------------------------
     @property
@@ -150,6 +158,23 @@ class StepContext(MessageContext):
         for target in targets:
             self._to_step(target, payload, path=(*self.message.path, self.step_id), delay=delay)
         return len(targets)
+
+    def send_now(self, channel: str, payload: Any) -> int:
+        """Send progress on ``channel`` at once, outside the transaction of this message.
+
+        For reports a long job makes while it runs (``starting``, ``updates``): they reach
+        the next steps now, not when the job ends. They are not taken back if the job later
+        fails or its runner dies (a re-run reports again). Without a live transport (tests,
+        ``zocalo-nb wrap``), this is :meth:`send_to`.
+        """
+        if self.transport is None:
+            return self.send_to(channel, payload)
+        before = len(self.outbox)
+        sent = self.send_to(channel, payload)
+        now, self.outbox[before:] = self.outbox[before:], []
+        for out in now:
+            deliver(self.transport, out)
+        return sent
 
     def checkpoint(self, payload: Any, *, delay: float | None = None) -> None:
         """Send ``payload`` back to this same step (the path is not extended)."""

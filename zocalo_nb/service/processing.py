@@ -138,7 +138,7 @@ class Processor:
                 parsed = RecipeMessage.from_body(message.body, message.headers)
             except NotARecipeMessage as err:
                 return self._dead(info, f"not a recipe message: {err.reason}")
-            ctx = StepContext(parsed, message.headers)
+            ctx = StepContext(parsed, message.headers, transport=self.transport)
             payload = parsed.payload
             info.run, info.step = parsed.run_id, parsed.pointer
             limit = _int(

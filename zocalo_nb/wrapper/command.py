@@ -12,6 +12,10 @@ Step parameters (after the recipe's own parameter substitution; payload values t
 ``results``        glob patterns (relative to workingdir) of result files to announce
 ``updates_every``  seconds between progress updates on ``updates`` (default 10)
 
+The command dies with the thread that started it (Linux ``PR_SET_PDEATHSIG``): when a
+runner is killed, its jobs stop too, and the job runs again, once, from its redelivered
+message (see :mod:`zocalo_nb.wrapper.service`).
+
 Example step::
 
     {"queue": "jobs", "parameters": {"command": ["dials.find_spots", "{image}"],
@@ -21,6 +25,7 @@ Example step::
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shlex
 import signal
@@ -34,6 +39,19 @@ from zocalo_nb.recipe.parameters import format_string
 from zocalo_nb.wrapper.lifecycle import Job, JobFailed
 
 STDERR_TAIL = 2000
+_PR_SET_PDEATHSIG = 1
+_LIBC: ctypes.CDLL | None = None
+try:  # loaded before any fork: the child only calls it
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+    _LIBC.prctl  # noqa: B018
+except (OSError, AttributeError):  # not Linux
+    _LIBC = None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: be killed when the thread that started us ends."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class CommandWrapper:
@@ -68,6 +86,7 @@ class CommandWrapper:
                     stderr=stderr,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
+                    preexec_fn=_die_with_parent,
                 )
             except OSError as error:
                 raise JobFailed(

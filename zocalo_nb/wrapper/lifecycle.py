@@ -28,6 +28,8 @@ from zocalo_nb.errors import ZocaloNbError
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL = 3.0
+#: Channels reported while the job runs, sent at once rather than with the outcome.
+PROGRESS_CHANNELS = ("starting", "updates")
 Emit = Callable[[str, Any], None]
 
 
@@ -90,12 +92,16 @@ def run_job(
 ) -> Outcome:
     """Run ``wrapper`` for the step in ``ctx`` through the whole lifecycle (module docstring).
 
-    ``emit(channel, payload)`` sends on a channel: by default ``ctx.send_to`` (collected and
-    committed with the incoming message in a service). ``status(body)`` broadcasts status.
+    ``emit(channel, payload)`` sends on a channel. By default progress (``starting``,
+    ``updates``) goes out at once (:meth:`StepContext.send_now`) and the outcome is collected,
+    to be committed with the incoming message in a service. ``status(body)`` broadcasts status.
     """
 
     def to_recipe(channel: str, payload: Any) -> None:
-        ctx.send_to(channel, payload)
+        if channel in PROGRESS_CHANNELS:
+            ctx.send_now(channel, payload)
+        else:
+            ctx.send_to(channel, payload)
 
     send: Emit = emit or to_recipe
     task = f"{wrapper.name} (run {ctx.run_id}, step {ctx.step_id})"

@@ -1,8 +1,13 @@
 """Wrappers as a service: each message on the queue runs one job through the lifecycle.
 
-The channel messages are committed together with the incoming message (all or nothing), so
-a job's ``starting``/``updates`` are delivered with its result; for jobs that run for minutes,
-see the issue on long jobs.
+Long jobs hold no broker transaction while they run: the job's message stays delivered but
+unacknowledged with this runner (the broker's lease lasts as long as the connection, kept
+alive by heart-beats); ``starting`` and ``updates`` go out at once; the outcome channels and
+the ack commit together in one short transaction when the job ends. If the runner dies, the
+broker hands the message to another runner at once and the job (killed with its runner, see
+:mod:`zocalo_nb.wrapper.command`) runs again from the start, once: through the quarantine
+queue, counted as a crash. Nothing is lost; no outcome is sent twice. README.md, "Long jobs",
+lists the limits.
 """
 
 from __future__ import annotations
