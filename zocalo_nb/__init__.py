@@ -21,15 +21,43 @@ from zocalo_nb.states import StepState
 
 __version__ = "0.1.0"
 
+#: Loaded on first use (they bring pandas): ``z.submit``, ``z.run``, ``z.history``, ``z.Tap``.
+_LAZY = {
+    "submit": "zocalo_nb.monitor",
+    "run": "zocalo_nb.monitor",
+    "history": "zocalo_nb.monitor",
+    "Tap": "zocalo_nb.monitor",
+    "History": "zocalo_nb.monitor",
+    "connect": "zocalo_nb.transport",
+    "MemoryBroker": "zocalo_nb.transport",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'zocalo_nb' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
 __all__ = [
+    "History",
+    "MemoryBroker",
     "Recipe",
     "RecipeBuilder",
     "RecipeError",
     "RecipeParseError",
     "RecipeValidationError",
     "StepState",
+    "Tap",
     "ZocaloNbError",
     "__version__",
+    "connect",
     "diff",
     "emit",
+    "history",
+    "run",
+    "submit",
 ]

@@ -12,7 +12,7 @@ from tests.brokers import eventually
 from tests.service.helpers import Collector, pipeline, step_two
 from zocalo_nb.dispatch import StepContext, submit
 from zocalo_nb.service import ATTEMPT, EVENTS_TOPIC, Reject, Service, ServiceRunner
-from zocalo_nb.service.events import unpack
+from zocalo_nb.dispatch.events import unpack
 from zocalo_nb.transport import MemoryBroker, RawBody
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zocalo_nb.dispatch.envelope import RECIPE_HEADER, RecipeMessage
+from zocalo_nb.dispatch.events import EVENTS_TOPIC, submitted
 from zocalo_nb.recipe import Recipe, Step
 from zocalo_nb.recipe.links import PLAIN
 from zocalo_nb.transport import Transport
@@ -81,10 +82,19 @@ class MessageContext:
         """Broadcast a plain message on ``topic`` when the incoming one is committed."""
         self.outbox.append(Outgoing("topic", topic, body, dict(headers or {})))
 
-    def start(self, recipe: Recipe, *, environment: Mapping[str, Any] | None = None) -> str:
-        """Start a recipe (validated) when the incoming message is committed; returns its run id."""
+    def start(
+        self,
+        recipe: Recipe,
+        *,
+        environment: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        source: str = "service",
+    ) -> str:
+        """Start a recipe (validated) when the incoming message is committed; returns its run
+        id. A ``submitted`` event (with ``parameters``, the request's) goes with it."""
         run_id, messages = start_messages(recipe, environment=environment)
         self.outbox += messages
+        self.outbox.append(submitted_outgoing(run_id, recipe, messages, parameters, source))
         return run_id
 
 
@@ -211,6 +221,21 @@ def outgoing_for(message: RecipeMessage, *, delay: float | None = None) -> list[
     if step.topic:
         sent.append(Outgoing("topic", step.topic, body, headers, delay))
     return sent
+
+
+def submitted_outgoing(
+    run_id: str,
+    recipe: Recipe,
+    messages: list[Outgoing],
+    parameters: Mapping[str, Any] | None,
+    source: str,
+) -> Outgoing:
+    """The ``submitted`` event for a run started by ``messages``, ready to send with them."""
+    environment = messages[0].body.get("environment", {}) if messages else {"ID": run_id}
+    body = submitted(
+        run_id, recipe.to_dict(), environment=environment, parameters=parameters, source=source
+    )
+    return Outgoing("topic", EVENTS_TOPIC, [body], {})
 
 
 def start_messages(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zocalo_nb.dispatch.context import deliver, start_messages
+from zocalo_nb.dispatch.context import deliver, start_messages, submitted_outgoing
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.recipe import Recipe
 from zocalo_nb.transport import Transport
@@ -79,8 +79,9 @@ def submit(
     if params:
         recipe = recipe.apply_parameters(params)
     run_id, messages = start_messages(recipe, run_id=run_id)
+    event = submitted_outgoing(run_id, recipe, messages, params, "submit")
     with transport.transaction(confirm=True) as tx:  # returns once the run is stored
-        for out in messages:
+        for out in [*messages, event]:
             deliver(transport, out, tx)
     return Run(run_id, recipe, False)
 

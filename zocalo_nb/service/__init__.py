@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zocalo_nb.service.events import EVENTS_TOPIC
+from zocalo_nb.dispatch.events import EVENTS_TOPIC
 from zocalo_nb.service.processing import ATTEMPT, REDELIVERIES, Processor
 from zocalo_nb.service.runner import COMMAND_TOPIC, ServiceRunner
 from zocalo_nb.service.service import Reject, Service

@@ -98,7 +98,7 @@ class Dispatcher:
         for header in ("zocalo.go.user", "zocalo.go.host"):
             if header in ctx.headers:
                 environment[header] = ctx.headers[header]
-        ctx.start(recipe, environment=environment)
+        ctx.start(recipe, environment=environment, parameters=parameters, source="dispatcher")
         if self.logbook is not None:
             self._log(run_id, request, recipe, environment)
 

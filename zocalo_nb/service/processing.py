@@ -36,7 +36,7 @@ from typing import Any
 
 from zocalo_nb.dispatch import MessageContext, NotARecipeMessage, RecipeMessage, StepContext
 from zocalo_nb.dispatch.context import Outgoing, deliver
-from zocalo_nb.service.events import EVENTS_TOPIC, State, event
+from zocalo_nb.dispatch.events import EVENTS_TOPIC, State, event, input_payload
 from zocalo_nb.service.service import Reject, Service
 from zocalo_nb.service.watch import SlowWatch
 from zocalo_nb.transport import Message, RawBody, Transport, TransportError
@@ -56,6 +56,8 @@ DLQ_HEADERS = (
     "zocalo-nb-attempts",
 )
 TRACEBACK_LIMIT = 2000
+#: States whose events carry the step's input (payload and path).
+TERMINAL = frozenset({"succeeded", "failed", "retrying", "dead-lettered"})
 
 
 @dataclass
@@ -141,6 +143,7 @@ class Processor:
             ctx = StepContext(parsed, message.headers, transport=self.transport)
             payload = parsed.payload
             info.run, info.step = parsed.run_id, parsed.pointer
+            info.recorded = {"payload": input_payload(parsed.payload), "path": list(parsed.path)}
             limit = _int(
                 parsed.recipe[parsed.pointer].fields.get("max-attempts"), service.max_attempts
             )
@@ -162,8 +165,9 @@ class Processor:
         except Exception as err:
             if attempt < limit:
                 return self._retry(info, err, started, service.retry_delay(attempt))
+            failed = info.event("failed", started=started, error=_error(err))
             outcome = self._dead(info, f"failed {attempt} time(s)", err, started=started)
-            outcome.events.insert(0, info.event("failed", started=started, error=_error(err)))
+            outcome.events.insert(0, failed)
             return outcome
         finally:
             if watch is not None:
@@ -171,7 +175,14 @@ class Processor:
         outcome = Outcome(message, list(ctx.outbox))
         for unwired in ctx.unwired:
             outcome.events.append(info.event("unwired-send", channel=unwired.channel))
-        outcome.events.append(info.event("succeeded", started=started))
+        sent_to = sorted(
+            {
+                out.body["recipe-pointer"]
+                for out in ctx.outbox
+                if isinstance(out.body, dict) and "recipe-pointer" in out.body
+            }
+        )
+        outcome.events.append(info.event("succeeded", started=started, sent_to=sent_to))
         return outcome
 
     def _received(self, info: Any) -> None:
@@ -255,11 +266,14 @@ class _Info:
     attempt: int
     run: str | None = None
     step: int | None = None
+    recorded: dict[str, Any] | None = None  # the input payload and path, for reruns
 
     def event(self, state: State, *, started: float | None = None, **extra: Any) -> dict[str, Any]:
         if started is not None:
             extra["started"] = started
             extra["duration"] = time.time() - started
+        if self.recorded is not None and state in TERMINAL:
+            extra.update(self.recorded)
         return event(
             state,
             service=self.service.name,

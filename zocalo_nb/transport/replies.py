@@ -38,9 +38,14 @@ def map_message(body: Any) -> dict[str, Any]:
     if isinstance(body, str):
         with contextlib.suppress(ValueError):
             body = json.loads(body)
-    entries = (body or {}).get("map", {}).get("entry", []) if isinstance(body, dict) else []
+    mapping = body.get("map") if isinstance(body, dict) else None
+    entries = mapping.get("entry", []) if isinstance(mapping, dict) else []  # "" when empty
+    if isinstance(entries, dict):  # one entry comes without its list
+        entries = [entries]
     values: dict[str, Any] = {}
-    for entry in entries:
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
         key = entry.get("string")
         if isinstance(key, list) and len(key) == 2:
             values[str(key[0])] = key[1]

@@ -38,6 +38,8 @@ from zocalo_nb.transport.replies import Receipt, map_message
 log = logging.getLogger(__name__)
 
 
+#: Asks ActiveMQ's statistics plugin to end its replies with an empty message.
+STATS_END = "ActiveMQ.Statistics.Destination.List.End.With.Null"
 #: Our ack modes as STOMP ``ack`` headers.
 STOMP_ACK_MODES = {"client": "client-individual", "cumulative": "client", "auto": "auto"}
 
@@ -337,19 +339,24 @@ class StompTransport(Transport):
 
     def statistics(self, queue: str, *, timeout: float = 5.0) -> QueueStats:
         reply = f"zocalo-nb.stats.{uuid.uuid4().hex}"
-        replies: list[Message] = []
+        replies: list[dict[str, Any]] = []
         arrived = threading.Event()
 
         def collect(message: Message) -> None:
-            replies.append(message)
-            arrived.set()
+            values = map_message(message.body)
+            if values:
+                replies.append(values)
+            else:  # the end marker: everything has arrived
+                arrived.set()
 
         sub = self._subscribe_stats(reply, collect)
         try:
             self._connection().send(
                 f"/queue/ActiveMQ.Statistics.Destination.{self.name(queue)}",
                 "",
-                headers={"reply-to": f"/queue/{reply}"},
+                # an empty reply follows the statistics: a queue that does not exist gets
+                # only that one, instead of no answer at all
+                headers={"reply-to": f"/queue/{reply}", STATS_END: "true"},
             )
             if not arrived.wait(timeout):
                 raise TransportError(
@@ -359,7 +366,7 @@ class StompTransport(Transport):
                 )
         finally:
             self.unsubscribe(sub)
-        values = map_message(replies[0].body)
+        values = replies[0] if replies else {}  # none: the queue does not exist (yet)
         return QueueStats(
             queue,
             int(values.get("size", 0)),

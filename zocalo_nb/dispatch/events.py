@@ -20,7 +20,17 @@ accepts a single event object). Schema of one event:
 ``error``      ``{"type", "message"}`` for failed/retrying/dead-lettered, else absent
 ``channel``    for unwired-send: the channel that leads nowhere
 ``reason``     for dead-lettered: why (an error, a bad message, too many crashes)
+``payload``    terminal states: the step's input payload (so the step can be rerun), or
+               ``{"zocalo-nb-truncated": size}`` past :data:`PAYLOAD_LIMIT` bytes
+``path``       terminal states: the step's ``recipe-path``
+``sent_to``    succeeded: the step ids its outputs went to (the run's expected steps)
 =============  ==========================================================================
+
+A run starts with one ``submitted`` event (``step`` null) sent in the transaction that starts
+it, by :func:`~zocalo_nb.dispatch.submit`, the dispatcher or :meth:`MessageContext.start`:
+``run``, ``time``, ``state``, ``recipe`` (the full recipe, parameters applied),
+``parameters`` (the submission's parameters), ``environment``, ``source`` and ``host``.
+Together with each step's ``payload`` and ``path``, it rebuilds any step's input message.
 
 Terminal events travel in the same transaction as the step's outputs. ``received`` is sent
 for handlers still running after the runner's ``announce_after`` seconds (0.5 by default; 0
@@ -30,11 +40,18 @@ costing the broker a frame for every fast one.
 
 from __future__ import annotations
 
+import json
+import socket
 import time
+from collections.abc import Mapping
 from typing import Any, Literal
 
 EVENTS_TOPIC = "zocalo-nb.events"
-State = Literal["received", "succeeded", "failed", "retrying", "dead-lettered", "unwired-send"]
+State = Literal[
+    "submitted", "received", "succeeded", "failed", "retrying", "dead-lettered", "unwired-send"
+]
+#: Input payloads larger than this (bytes of JSON) are not copied into events.
+PAYLOAD_LIMIT = 65536
 
 
 def event(
@@ -71,3 +88,35 @@ def unpack(body: Any) -> list[dict[str, Any]]:
     if isinstance(body, list):
         return [item for item in body if isinstance(item, dict)]
     return []
+
+
+def submitted(
+    run: str,
+    recipe: Mapping[str, Any],
+    *,
+    environment: Mapping[str, Any],
+    parameters: Mapping[str, Any] | None = None,
+    source: str = "submit",
+    host: str = "",
+) -> dict[str, Any]:
+    """The event that opens a run (see the module docstring)."""
+    return {
+        "run": run,
+        "step": None,
+        "state": "submitted",
+        "time": time.time(),
+        "recipe": dict(recipe),
+        "parameters": dict(parameters or {}),
+        "environment": dict(environment),
+        "source": source,
+        "host": host or socket.getfqdn(),
+    }
+
+
+def input_payload(payload: Any) -> Any:
+    """``payload`` as recorded in an event: itself, or a marker when it is too large."""
+    try:
+        size = len(json.dumps(payload, default=str))
+    except (TypeError, ValueError):
+        return {"zocalo-nb-truncated": -1}
+    return payload if size <= PAYLOAD_LIMIT else {"zocalo-nb-truncated": size}

@@ -1,0 +1,88 @@
+"""Watching runs: taps into DataFrames, run views, the live graph, and history in SQL.
+
+Example::
+
+    import zocalo_nb as z
+    run = z.submit(recipe, {"dcid": 1234}, transport=t)   # a RunView
+    run.wait(); run.summary(); run.graph(); run.explain()
+    z.run(run.id, history="sqlite:///runs.sqlite").events()
+    z.history(dcid=1234)                                  # every stored event of those runs
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from zocalo_nb.dispatch import submit as _submit
+from zocalo_nb.dispatch.submit import RecipeLike
+from zocalo_nb.monitor.explain import Explanation, Reason
+from zocalo_nb.monitor.history import History
+from zocalo_nb.monitor.live import LiveRun
+from zocalo_nb.monitor.records import RecordBuffer
+from zocalo_nb.monitor.run import EventSource, RunGraph, RunView
+from zocalo_nb.monitor.tap import Tap
+from zocalo_nb.monitor.tracker import Tracker
+from zocalo_nb.transport import Transport
+
+__all__ = [
+    "EventSource",
+    "Explanation",
+    "History",
+    "LiveRun",
+    "Reason",
+    "RecordBuffer",
+    "RunGraph",
+    "RunView",
+    "Tap",
+    "Tracker",
+    "history",
+    "run",
+    "submit",
+]
+
+
+def submit(
+    recipe_or_names: RecipeLike,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    transport: Transport,
+    run_id: str | None = None,
+    custom_recipe: Mapping[str, Any] | None = None,
+) -> RunView:
+    """Submit a run (as :func:`zocalo_nb.dispatch.submit`) and return its :class:`RunView`.
+    The transport's tap listens before anything is sent, so no event of the run is missed."""
+    tap = Tap.for_transport(transport)
+    handle = _submit(
+        recipe_or_names,
+        parameters,
+        transport=transport,
+        run_id=run_id,
+        custom_recipe=custom_recipe,
+    )
+    return RunView(handle.id, tap, recipe=handle.recipe, transport=transport, handle=handle)
+
+
+def run(
+    run_id: str,
+    *,
+    transport: Transport | None = None,
+    history: History | str | None = None,
+) -> RunView:
+    """A view of a run submitted elsewhere: from the history database when ``history`` is
+    given (or no transport is), else from the transport's live tap (events from now on)."""
+    source: EventSource
+    if history is not None or transport is None:
+        source = history if isinstance(history, History) else History(history)
+    else:
+        source = Tap.for_transport(transport)
+    return RunView(run_id, source, transport=transport)
+
+
+def history(url: str | History | None = None, **filters: Any) -> pd.DataFrame:
+    """Stored events as a DataFrame, filtered by ``run``, ``step``, ``service``, ``state``,
+    ``since``/``until`` (epoch seconds or timestamps), ``limit``, or any recipe parameter."""
+    store = url if isinstance(url, History) else History(url)
+    return store.events(**filters)

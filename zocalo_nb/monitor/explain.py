@@ -1,0 +1,160 @@
+"""``run.explain()``: why a run did not (yet) finish, in sentences with a hint each."""
+
+from __future__ import annotations
+
+import difflib
+import time
+from dataclasses import dataclass
+from html import escape
+from typing import TYPE_CHECKING
+
+from zocalo_nb.monitor.runstate import RunState
+from zocalo_nb.service.status import STATUS_EXPIRY, ServiceStatus
+from zocalo_nb.states import StepState
+from zocalo_nb.transport import TransportError
+
+if TYPE_CHECKING:
+    from zocalo_nb.monitor.run import RunView
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One finding: what (``kind``), where (``step``), and what to do (``hint``)."""
+
+    kind: str
+    step: int | None
+    message: str
+    hint: str
+
+    def __str__(self) -> str:
+        where = f"step {self.step}: " if self.step is not None else ""
+        return f"- {where}{self.message}\n  hint: {self.hint}"
+
+
+class Explanation(list[Reason]):
+    """The reasons found (a list); prints as text and shows as a table in Jupyter."""
+
+    def __init__(self, run_id: str, finished: bool, reasons: list[Reason]) -> None:
+        super().__init__(reasons)
+        self.run_id, self.finished = run_id, finished
+
+    def kinds(self) -> list[str]:
+        return [r.kind for r in self]
+
+    def __str__(self) -> str:
+        head = f"run {self.run_id} {'finished' if self.finished else 'has not finished'}"
+        if not self:
+            return head + ("." if self.finished else ": nothing wrong found (yet); steps queued")
+        return head + ":\n" + "\n".join(map(str, self))
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{r.kind}</td><td>{'' if r.step is None else r.step}</td>"
+            f"<td>{escape(r.message)}</td><td>{escape(r.hint)}</td></tr>"
+            for r in self
+        )
+        return (
+            f"<p>{escape(str(self).splitlines()[0])}</p><table><thead><tr><th>what</th>"
+            f"<th>step</th><th>why</th><th>hint</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+
+
+def explain(run: RunView, state: RunState) -> Explanation:
+    """The reasons (see module docstring), most telling first."""
+    events = run.event_records()
+    reasons: list[Reason] = []
+    recipe = state.recipe
+    for record in events:
+        if record.get("state") != "unwired-send":
+            continue
+        step, channel = record.get("step"), str(record.get("channel") or "")
+        known = recipe is not None and isinstance(step, int) and step in recipe.steps
+        wired = sorted(recipe.steps[step].outputs()) if known else []  # type: ignore[union-attr,index]
+        close = difflib.get_close_matches(channel, [w for w in wired if w], n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"wire it in the recipe (wired: {wired})"
+        reasons.append(
+            Reason(
+                "unwired-send",
+                step if isinstance(step, int) else None,
+                f"sent on channel {channel!r}, which the recipe does not wire: it went nowhere",
+                hint,
+            )
+        )
+    for record in events:
+        if record.get("state") == "dead-lettered":
+            error = record.get("error") or {}
+            queue = str(record.get("queue") or "").split("/")[-1].removesuffix(".suspects")
+            what = f"{error.get('type')}: {error.get('message')}" if error else record.get("reason")
+            reasons.append(
+                Reason(
+                    "dead-lettered",
+                    record.get("step"),
+                    f"dead-lettered by {record.get('service')}: {what}",
+                    f"its message waits in DLQ.{queue}; fix the cause, then rerun the step",
+                )
+            )
+    states = state.states()
+    transport = run.transport
+    for step, value in states.items():
+        if value != StepState.QUEUED or recipe is None or step not in recipe.steps:
+            continue
+        step_queue = recipe.steps[step].queue
+        if not step_queue or transport is None:
+            continue
+        try:
+            consumers = transport.statistics(step_queue).consumers
+        except TransportError:
+            continue
+        if consumers == 0:
+            reasons.append(
+                Reason(
+                    "no-consumer",
+                    step,
+                    f"waits in queue {step_queue!r}, which nothing consumes",
+                    "start a service for it "
+                    f"(zocalo-nb service NAME, ZOCALO_NB_QUEUES={step_queue})",
+                )
+            )
+    if not state.finished:  # a finished run does not need its services any more
+        reasons += _silent_services(run, events)
+    if recipe is not None:
+        for finding in recipe.lint({}):
+            if "unresolved" in finding.message:
+                reasons.append(
+                    Reason(
+                        "unresolved-parameter",
+                        finding.step if isinstance(finding.step, int) else None,
+                        finding.message,
+                        "pass the parameter when submitting (parameters={...})",
+                    )
+                )
+    return Explanation(run.id, state.finished, reasons)
+
+
+def _silent_services(run: RunView, events: list[dict[str, object]]) -> list[Reason]:
+    """Services that handled this run and have since stopped reporting their status."""
+    records = getattr(run.source, "status_records", None)
+    if records is None:
+        return []
+    latest: dict[str, dict[str, object]] = {}
+    for record in records():
+        latest[str(record.get("host"))] = record
+    reasons = []
+    now = time.time()
+    for host in dict.fromkeys(str(e.get("host")) for e in events if e.get("host")):
+        seen = latest.get(host)
+        if seen is None:
+            continue
+        age = now - float(seen.get("received") or now)  # type: ignore[arg-type]
+        ended = seen.get("status") in (ServiceStatus.END, ServiceStatus.SHUTDOWN)
+        if ended or age > STATUS_EXPIRY:
+            why = "shut down" if ended else f"has not reported for {age:.0f} s"
+            reasons.append(
+                Reason(
+                    "service-gone",
+                    None,
+                    f"service {seen.get('service')} on {host} {why}",
+                    "start it again; its unfinished messages wait in its queue",
+                )
+            )
+    return reasons

@@ -1,0 +1,225 @@
+"""Typed DataFrames from buffered records: events, services, messages, queues.
+
+Timestamps are UTC datetimes, ids nullable integers, repeated labels categoricals, so frames
+group, filter and plot as expected and stay small.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from zocalo_nb.monitor.records import Record
+from zocalo_nb.service.status import STATUS_EXPIRY, ServiceStatus
+from zocalo_nb.transport import Message, QueueStats
+
+#: Event states in lifecycle order (an ordered categorical).
+EVENT_STATES = (
+    "submitted",
+    "received",
+    "retrying",
+    "failed",
+    "unwired-send",
+    "succeeded",
+    "dead-lettered",
+)
+EVENT_COLUMNS = (
+    "time",
+    "run",
+    "step",
+    "state",
+    "service",
+    "host",
+    "attempt",
+    "duration",
+    "queue",
+    "error_type",
+    "error",
+    "reason",
+    "channel",
+    "sent_to",
+    "message_id",
+    "payload",
+)
+SERVICE_COLUMNS = (
+    "host",
+    "service",
+    "status",
+    "statustext",
+    "alive",
+    "last_seen",
+    "age",
+    "busy",
+    "utilization",
+    "workflows",
+)
+MESSAGE_COLUMNS = (
+    "time",
+    "destination",
+    "kind",
+    "run",
+    "step",
+    "size",
+    "summary",
+    "message_id",
+    "redelivered",
+    "headers",
+    "body",
+)
+QUEUE_COLUMNS = ("queue", "depth", "consumers", "enqueued", "dequeued", "dlq", "dlq_depth")
+SUMMARY_CHARS = 120
+
+
+def _times(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, unit="s", utc=True)
+
+
+def _category(values: pd.Series, categories: Sequence[str] | None = None) -> pd.Series:
+    if categories is None:
+        return values.astype("category")
+    return pd.Series(
+        pd.Categorical(values, categories=list(categories), ordered=True), index=values.index
+    )
+
+
+def events_frame(records: Iterable[Record]) -> pd.DataFrame:
+    """One row per lifecycle event, oldest first."""
+    rows = [
+        (
+            r.get("time"),
+            r.get("run"),
+            r.get("step"),
+            r.get("state"),
+            r.get("service"),
+            r.get("host"),
+            r.get("attempt"),
+            r.get("duration"),
+            r.get("queue"),
+            (r.get("error") or {}).get("type") if isinstance(r.get("error"), dict) else None,
+            (r.get("error") or {}).get("message") if isinstance(r.get("error"), dict) else None,
+            r.get("reason"),
+            r.get("channel"),
+            r.get("sent_to"),
+            r.get("message_id"),
+            r.get("payload"),
+        )
+        for r in records
+    ]
+    frame = pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS))
+    frame["time"] = _times(frame["time"].astype("float64"))
+    frame["step"] = frame["step"].astype("Int64")
+    frame["attempt"] = frame["attempt"].astype("Int64")
+    frame["duration"] = frame["duration"].astype("float64")
+    frame["state"] = _category(frame["state"], EVENT_STATES)
+    for column in ("service", "host", "queue", "error_type"):
+        frame[column] = _category(frame[column])
+    return frame.sort_values("time", kind="stable", ignore_index=True)
+
+
+def services_frame(records: Iterable[Record], now: float | None = None) -> pd.DataFrame:
+    """The latest status of each service process (``host``), departed ones included:
+    ``alive`` is False once it said it shut down or stopped reporting for 15 s."""
+    now = time.time() if now is None else now
+    latest: dict[str, Record] = {}
+    for record in records:
+        host = record.get("host")
+        if isinstance(host, str):
+            latest[host] = record
+    rows = []
+    for host, r in latest.items():
+        status = r.get("status")
+        age = now - float(r.get("received", now))
+        ended = status in (ServiceStatus.END, ServiceStatus.SHUTDOWN)
+        reported = r.get("utilization")
+        utilization: dict[str, Any] = reported if isinstance(reported, dict) else {}
+        rows.append(
+            (
+                host,
+                r.get("service"),
+                status,
+                r.get("statustext"),
+                not ended and age < STATUS_EXPIRY,
+                r.get("received"),
+                age,
+                float(utilization.get(str(int(ServiceStatus.PROCESSING)), 0.0)),
+                utilization,
+                r.get("workflows"),
+            )
+        )
+    frame = pd.DataFrame.from_records(rows, columns=list(SERVICE_COLUMNS))
+    frame["status"] = frame["status"].astype("Int64")
+    frame["last_seen"] = _times(frame["last_seen"].astype("float64"))
+    frame["alive"] = frame["alive"].astype(bool)
+    frame["statustext"] = _category(frame["statustext"])
+    return frame.sort_values(["service", "host"], ignore_index=True)
+
+
+def message_record(message: Message, received: float | None = None) -> Record:
+    """What a tap keeps of a message (the rest is worked out when a frame is built)."""
+    return {"time": time.time() if received is None else received, "message": message}
+
+
+def messages_frame(records: Iterable[Record]) -> pd.DataFrame:
+    """One row per message: where it went, its run and step, size and a payload summary."""
+    rows = []
+    for record in records:
+        message: Message = record["message"]
+        body = message.body
+        run = step = None
+        summary_of: Any = body
+        if isinstance(body, Mapping) and "recipe-pointer" in body:
+            environment = body.get("environment")
+            run = environment.get("ID") if isinstance(environment, Mapping) else None
+            step = body.get("recipe-pointer")
+            summary_of = body.get("payload")
+        text = json.dumps(body, default=str) if message.is_json else str(body)
+        summary = json.dumps(summary_of, default=str) if message.is_json else text
+        kind, _, _ = message.destination.lstrip("/").partition("/")
+        rows.append(
+            (
+                record["time"],
+                message.destination,
+                kind,
+                run,
+                step,
+                len(text.encode()),
+                summary[:SUMMARY_CHARS],
+                message.message_id,
+                message.redelivered,
+                dict(message.headers),
+                body,
+            )
+        )
+    frame = pd.DataFrame.from_records(rows, columns=list(MESSAGE_COLUMNS))
+    frame["time"] = _times(frame["time"].astype("float64"))
+    frame["step"] = frame["step"].astype("Int64")
+    frame["size"] = frame["size"].astype("int64")
+    frame["destination"] = _category(frame["destination"])
+    frame["kind"] = _category(frame["kind"])
+    return frame
+
+
+def queues_frame(stats: Sequence[QueueStats], dlqs: Mapping[str, QueueStats]) -> pd.DataFrame:
+    """Queue counters, each queue's DLQ depth beside it."""
+    rows = []
+    for s in stats:
+        dead = dlqs.get(s.queue)
+        rows.append(
+            (
+                s.queue,
+                s.depth,
+                s.consumers,
+                s.enqueued,
+                s.dequeued,
+                dead.queue if dead else None,
+                dead.depth if dead else 0,
+            )
+        )
+    frame = pd.DataFrame.from_records(rows, columns=list(QUEUE_COLUMNS))
+    for column in ("depth", "consumers", "enqueued", "dequeued", "dlq_depth"):
+        frame[column] = frame[column].astype("int64")
+    return frame

@@ -1,0 +1,354 @@
+"""History: every lifecycle event, each step's input, each run, in a SQL database.
+
+SQLite by default (``ZOCALO_NB_HISTORY`` or ``~/.zocalo-nb/history.sqlite``), PostgreSQL by URL
+(``postgresql+psycopg://user@127.0.0.1:5432/db``). The :class:`Tracker` service writes, in
+batches, from the events topic; :class:`History` reads DataFrames back, filtered by run, step,
+service, state, time range or any recipe parameter (``history(dcid=1234)``).
+
+The events topic is not durable: events broadcast while no tracker listens are not recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from zocalo_nb.dispatch import RecipeMessage
+from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.monitor import frames
+from zocalo_nb.monitor.records import Record
+
+log = logging.getLogger(__name__)
+DEFAULT_PREFIX = "zocalo_nb_"
+#: Recipe parameter values longer than this are not indexed for filtering.
+PARAMETER_CHARS = 200
+
+
+def default_url() -> str:
+    """``ZOCALO_NB_HISTORY``, else SQLite in ``~/.zocalo-nb/history.sqlite``."""
+    url = os.environ.get("ZOCALO_NB_HISTORY")
+    if url:
+        return url
+    path = Path.home() / ".zocalo-nb" / "history.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+class History:
+    """The history database (see module docstring); ``prefix`` names its tables."""
+
+    def __init__(self, url: str | None = None, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self.url = url or default_url()
+        if "://" not in self.url:  # a plain path: SQLite
+            self.url = f"sqlite:///{Path(self.url).expanduser()}"
+        try:
+            self.engine = sa.create_engine(self.url, future=True)
+        except (sa.exc.ArgumentError, ModuleNotFoundError) as err:
+            raise ZocaloNbError(
+                f"cannot use history database {self.redacted_url}: {err}",
+                hint="use sqlite:///path.sqlite or postgresql+psycopg://user@host:port/db",
+            ) from err
+        meta = sa.MetaData()
+        self.events_table = sa.Table(
+            f"{prefix}events",
+            meta,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("run", sa.String(100), index=True),
+            sa.Column("step", sa.Integer),
+            sa.Column("state", sa.String(20), index=True),
+            sa.Column("service", sa.String(200), index=True),
+            sa.Column("host", sa.String(300)),
+            sa.Column("time", sa.Float, index=True),
+            sa.Column("data", sa.Text),
+        )
+        self.runs_table = sa.Table(
+            f"{prefix}runs",
+            meta,
+            sa.Column("run", sa.String(100), primary_key=True),
+            sa.Column("time", sa.Float, index=True),
+            sa.Column("source", sa.String(50)),
+            sa.Column("host", sa.String(300)),
+            sa.Column("recipe", sa.Text),
+            sa.Column("parameters", sa.Text),
+            sa.Column("environment", sa.Text),
+        )
+        self.parameters_table = sa.Table(
+            f"{prefix}run_parameters",
+            meta,
+            sa.Column("run", sa.String(100), index=True),
+            sa.Column("name", sa.String(200)),
+            sa.Column("value", sa.String(PARAMETER_CHARS)),
+            sa.Index(f"{prefix}run_parameters_nv", "name", "value"),
+        )
+        try:
+            meta.create_all(self.engine)
+        except sa.exc.OperationalError as err:
+            raise ZocaloNbError(
+                f"cannot open history database {self.redacted_url}: {err.orig}",
+                hint="check the URL, that the server runs and the user may create tables",
+            ) from err
+
+    @property
+    def redacted_url(self) -> str:
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"<History {self.redacted_url}>"
+
+    # -- writing ---------------------------------------------------------------------------
+    def record(self, events: Iterable[Record]) -> int:
+        """Store events (and the runs their ``submitted`` events open) in one transaction."""
+        rows, runs, parameters = [], [], []
+        for event in events:
+            if event.get("state") == "submitted" and event.get("run"):
+                runs.append(_run_row(event))
+                parameters += _parameter_rows(event)
+                continue
+            step = event.get("step")
+            rows.append(
+                {
+                    "run": event.get("run"),
+                    "step": step if isinstance(step, int) else None,
+                    "state": event.get("state"),
+                    "service": event.get("service"),
+                    "host": event.get("host"),
+                    "time": event.get("time"),
+                    "data": json.dumps(event, default=str),
+                }
+            )
+        with self.engine.begin() as db:
+            if runs:
+                known = {
+                    r[0]
+                    for r in db.execute(
+                        sa.select(self.runs_table.c.run).where(
+                            self.runs_table.c.run.in_([r["run"] for r in runs])
+                        )
+                    )
+                }
+                runs = [r for r in runs if r["run"] not in known]
+                parameters = [p for p in parameters if p["run"] not in known]
+                if runs:
+                    db.execute(sa.insert(self.runs_table), runs)
+                if parameters:
+                    db.execute(sa.insert(self.parameters_table), parameters)
+            if rows:
+                db.execute(sa.insert(self.events_table), rows)
+        return len(rows) + len(runs)
+
+    def forget(self, older_than_days: float) -> int:
+        """Retention: delete events and runs older than this many days; returns rows deleted."""
+        cutoff = time.time() - older_than_days * 86400
+        with self.engine.begin() as db:
+            old_runs = sa.select(self.runs_table.c.run).where(self.runs_table.c.time < cutoff)
+            gone = db.execute(
+                sa.delete(self.parameters_table).where(self.parameters_table.c.run.in_(old_runs))
+            ).rowcount
+            gone += db.execute(
+                sa.delete(self.runs_table).where(self.runs_table.c.time < cutoff)
+            ).rowcount
+            gone += db.execute(
+                sa.delete(self.events_table).where(self.events_table.c.time < cutoff)
+            ).rowcount
+        return int(gone)
+
+    # -- reading ---------------------------------------------------------------------------
+    def event_records(
+        self,
+        run: str | None = None,
+        *,
+        step: int | None = None,
+        service: str | None = None,
+        state: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+        **parameters: Any,
+    ) -> list[Record]:
+        """Stored events matching every filter given, oldest first (runs opened included)."""
+        e = self.events_table
+        query = sa.select(e.c.data).order_by(e.c.time, e.c.id)
+        query = self._filters(query, e, run, since, until, parameters)
+        if step is not None:
+            query = query.where(e.c.step == step)
+        if service is not None:
+            query = query.where(e.c.service == service)
+        if state is not None:
+            query = query.where(e.c.state == state)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as db:
+            records = [json.loads(row[0]) for row in db.execute(query)]
+            if (
+                run is not None
+                and step is None
+                and service is None
+                and state in (None, "submitted")
+            ):
+                opened = self._run_record(db, run)
+                if opened is not None:
+                    records.insert(0, opened)
+        return records
+
+    def events(self, run: str | None = None, **filters: Any) -> pd.DataFrame:
+        """Stored events as a DataFrame (the columns of ``Tap.events()``)."""
+        return frames.events_frame(self.event_records(run, **filters))
+
+    def runs(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+        **parameters: Any,
+    ) -> pd.DataFrame:
+        """Runs, newest first: id, submission time, source, recipe parameters, and a count of
+        events per state."""
+        r = self.runs_table
+        query = sa.select(r.c.run, r.c.time, r.c.source, r.c.parameters).order_by(r.c.time.desc())
+        query = self._filters(query, r, None, since, until, parameters)
+        if limit is not None:
+            query = query.limit(limit)
+        e = self.events_table
+        with self.engine.connect() as db:
+            rows = [dict(row._mapping) for row in db.execute(query)]
+            ids = [row["run"] for row in rows]
+            counts: dict[str, dict[str, int]] = {}
+            if ids:
+                tally = (
+                    sa.select(e.c.run, e.c.state, sa.func.count())
+                    .where(e.c.run.in_(ids))
+                    .group_by(e.c.run, e.c.state)
+                )
+                for run_id, state, n in db.execute(tally):
+                    counts.setdefault(run_id, {})[state] = n
+        for row in rows:
+            row["parameters"] = json.loads(row["parameters"] or "{}")
+            tally_row = counts.get(row["run"], {})
+            row["succeeded"] = tally_row.get("succeeded", 0)
+            row["dead_lettered"] = tally_row.get("dead-lettered", 0)
+            row["events"] = sum(tally_row.values())
+        columns = ["run", "time", "source", "succeeded", "dead_lettered", "events", "parameters"]
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["time"] = pd.to_datetime(frame["time"].astype("float64"), unit="s", utc=True)
+        return frame
+
+    def input_message(self, run: str, step: int) -> RecipeMessage:
+        """The message step ``step`` of ``run`` received (its latest recorded delivery),
+        rebuilt from the run's recipe and the step's recorded payload and path."""
+        events = [
+            e
+            for e in self.event_records(run)
+            if e.get("step") == step and "payload" in e and "path" in e
+        ]
+        opened = next((e for e in self.event_records(run, state="submitted")), None)
+        if not events or opened is None:
+            raise ZocaloNbError(
+                f"no recorded input for step {step} of run {run}",
+                hint="the tracker records inputs from the run's events; was it running?",
+            )
+        from zocalo_nb.recipe import Recipe
+
+        last = events[-1]
+        return RecipeMessage(
+            Recipe.from_dict(opened["recipe"]),
+            step,
+            last["payload"],
+            tuple(last["path"]),
+            opened.get("environment") or {"ID": run},
+        )
+
+    def _filters(
+        self,
+        query: Any,
+        table: sa.Table,
+        run: str | None,
+        since: float | None,
+        until: float | None,
+        parameters: Mapping[str, Any],
+    ) -> Any:
+        if run is not None:
+            query = query.where(table.c.run == run)
+        if since is not None:
+            query = query.where(table.c.time >= _epoch(since))
+        if until is not None:
+            query = query.where(table.c.time <= _epoch(until))
+        p = self.parameters_table
+        for name, value in parameters.items():
+            matching = sa.select(p.c.run).where(p.c.name == name, p.c.value == _text(value))
+            query = query.where(table.c.run.in_(matching))
+        return query
+
+    def _run_record(self, db: sa.Connection, run: str) -> Record | None:
+        row = db.execute(sa.select(self.runs_table).where(self.runs_table.c.run == run)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return {
+            "run": m["run"],
+            "step": None,
+            "state": "submitted",
+            "time": m["time"],
+            "source": m["source"],
+            "host": m["host"],
+            "recipe": json.loads(m["recipe"] or "null"),
+            "parameters": json.loads(m["parameters"] or "{}"),
+            "environment": json.loads(m["environment"] or "{}"),
+        }
+
+    def status_records(self) -> list[Record]:
+        return []
+
+
+def _run_row(event: Record) -> dict[str, Any]:
+    return {
+        "run": event["run"],
+        "time": event.get("time"),
+        "source": event.get("source"),
+        "host": event.get("host"),
+        "recipe": json.dumps(event.get("recipe"), default=str),
+        "parameters": json.dumps(event.get("parameters") or {}, default=str),
+        "environment": json.dumps(event.get("environment") or {}, default=str),
+    }
+
+
+def _parameter_rows(event: Record) -> list[dict[str, Any]]:
+    """Every scalar parameter of the run: the submission's, and each step's."""
+    found: dict[str, str] = {}
+    recipe = event.get("recipe")
+    if isinstance(recipe, dict):
+        for step in recipe.values():
+            if isinstance(step, dict) and isinstance(step.get("parameters"), dict):
+                for name, value in step["parameters"].items():
+                    if _scalar(value):
+                        found.setdefault(str(name), _text(value))
+    for name, value in (event.get("parameters") or {}).items():
+        if _scalar(value):
+            found[str(name)] = _text(value)
+    return [
+        {"run": event["run"], "name": name, "value": value}
+        for name, value in found.items()
+        if len(value) <= PARAMETER_CHARS
+    ]
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) and value is not None
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    return float(pd.Timestamp(value).timestamp())

@@ -1,0 +1,218 @@
+"""A run, as the notebook sees it: events, step states, the coloured graph, waiting, and why
+nothing happened.
+
+``zocalo_nb.submit(...)`` returns a :class:`RunView`; ``zocalo_nb.run(run_id, ...)`` opens one
+for a run submitted elsewhere (from a live tap, or from the history database).
+
+Example::
+
+    run = z.submit(recipe, {"dcid": 1234}, transport=t)
+    run.wait(60)          # progress bar; returns the states
+    run.summary()         # one row per step
+    run.graph()           # coloured by state, with a legend
+    run.explain()         # what is stuck, and why
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import pandas as pd
+
+from zocalo_nb.dispatch import Run
+from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.monitor import frames
+from zocalo_nb.monitor.explain import Explanation, explain
+from zocalo_nb.monitor.records import Record
+from zocalo_nb.monitor.runstate import RunState, run_state
+from zocalo_nb.recipe import Recipe
+from zocalo_nb.states import StepState
+from zocalo_nb.transport import Transport
+
+
+class EventSource(Protocol):
+    """Where a run's events come from: a live :class:`Tap` or the history database."""
+
+    def event_records(self, run: str | None = None) -> list[Record]: ...
+
+
+class RunView:
+    """One run (see module docstring). Cheap: every method reads the events afresh."""
+
+    def __init__(
+        self,
+        run_id: str,
+        source: EventSource,
+        *,
+        recipe: Recipe | None = None,
+        transport: Transport | None = None,
+        handle: Run | None = None,
+    ) -> None:
+        self.id = run_id
+        self.source = source
+        self.transport = transport
+        self.handle = handle
+        self._recipe = recipe
+
+    def __repr__(self) -> str:
+        state = self._state()
+        counts: dict[str, int] = {}
+        for value in state.states().values():
+            counts[value.value] = counts.get(value.value, 0) + 1
+        text = ", ".join(f"{n} {name}" for name, n in counts.items()) or "no events yet"
+        return f"<Run {self.id}: {'finished' if state.finished else 'in progress'}; {text}>"
+
+    # -- reading ---------------------------------------------------------------------------
+    def event_records(self) -> list[Record]:
+        return self.source.event_records(self.id)
+
+    def _state(self) -> RunState:
+        state = run_state(self.event_records(), self._recipe)
+        if self._recipe is None and state.recipe is not None:
+            self._recipe = state.recipe
+        return state
+
+    @property
+    def recipe(self) -> Recipe | None:
+        """The run's recipe: as submitted here, or from its ``submitted`` event."""
+        if self._recipe is None:
+            self._state()
+        return self._recipe
+
+    @property
+    def finished(self) -> bool:
+        """True once every step that was sent work has finished it."""
+        return self._state().finished
+
+    def events(self) -> pd.DataFrame:
+        """The run's lifecycle events, oldest first."""
+        return frames.events_frame(self.event_records())
+
+    def state(self) -> dict[int, StepState]:
+        """The state of every step (pending, queued, running, succeeded, ...)."""
+        return self._state().states()
+
+    def summary(self) -> pd.DataFrame:
+        """One row per step: queue, state, deliveries sent and finished, attempts, the total
+        time its handlers took, last service and host, last error."""
+        state = self._state()
+        events = self.event_records()
+        rows = []
+        for step, value in state.states().items():
+            mine = [e for e in events if e.get("step") == step]
+            step_def = state.recipe.steps.get(step) if state.recipe is not None else None
+            last = mine[-1] if mine else {}
+            errors = [e["error"] for e in mine if isinstance(e.get("error"), dict)]
+            rows.append(
+                {
+                    "step": step,
+                    "queue": (step_def.queue if step_def else None) or last.get("queue"),
+                    "state": value.value,
+                    "sent": state.sends[step],
+                    "finished": state.done[step],
+                    "attempts": max((int(e.get("attempt") or 1) for e in mine), default=0),
+                    "seconds": sum(float(e.get("duration") or 0.0) for e in mine),
+                    "service": last.get("service"),
+                    "host": last.get("host"),
+                    "error": errors[-1].get("message") if errors else None,
+                }
+            )
+        frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+        frame["state"] = pd.Categorical(frame["state"], categories=[s.value for s in StepState])
+        return frame
+
+    def graph(self) -> RunGraph:
+        """The recipe graph coloured by step state, with a legend (displays in Jupyter)."""
+        recipe = self.recipe
+        if recipe is None:
+            raise ZocaloNbError(
+                f"the recipe of run {self.id} is not known here",
+                hint="runs show their graph once their 'submitted' event was seen (tap or history)",
+            )
+        return RunGraph(recipe, self.state(), self.id)
+
+    def explain(self) -> Explanation:
+        """Why nothing (more) happened: unwired channels, queues nobody consumes, dead
+        letters, services that stopped reporting, parameters left unresolved."""
+        return explain(self, self._state())
+
+    # -- waiting ---------------------------------------------------------------------------
+    def wait(
+        self, timeout: float = 60.0, *, progress: bool = True, poll: float = 0.1
+    ) -> dict[int, StepState]:
+        """Block until the run finished (or ``timeout``); returns the step states. A progress
+        bar (tqdm) counts finished deliveries; raises TimeoutError with the explanation."""
+        bar = _progress_bar(self.id) if progress else None
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                state = self._state()
+                if bar is not None:
+                    bar.total = max(sum(state.sends.values()), 1)
+                    bar.n = min(sum(state.done.values()), bar.total)
+                    bar.refresh()
+                if state.finished:
+                    return state.states()
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"run {self.id} did not finish within {timeout:g} s\n{self.explain()}"
+                    )
+                time.sleep(poll)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def live(self, interval: float = 0.5) -> Any:
+        """Show the run in the notebook (graph + table), refreshed until it finishes."""
+        from zocalo_nb.monitor.live import LiveRun
+
+        return LiveRun(self, interval=interval).start()
+
+
+SUMMARY_COLUMNS = (
+    "step",
+    "queue",
+    "state",
+    "sent",
+    "finished",
+    "attempts",
+    "seconds",
+    "service",
+    "host",
+    "error",
+)
+
+
+class RunGraph:
+    """A recipe graph coloured by the states of a run; SVG in Jupyter, ``.render(path)``."""
+
+    def __init__(self, recipe: Recipe, states: Mapping[int, StepState], run_id: str) -> None:
+        self.recipe, self.states, self.run_id = recipe, dict(states), run_id
+
+    def __repr__(self) -> str:
+        return f"<RunGraph {self.run_id}: {len(self.states)} steps>"
+
+    def to_dot(self) -> str:
+        return self.recipe.to_dot(self.states, title=f"run {self.run_id}")
+
+    def render(self, path: Any) -> Any:
+        """Write the graph to ``path`` (.svg, .png, .pdf or .dot)."""
+        return self.recipe.render(path, self.states)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        from zocalo_nb.render.display import mimebundle
+
+        return mimebundle(self.recipe, states=self.states, include=include, exclude=exclude)
+
+
+def _progress_bar(run_id: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=1, desc=f"run {run_id[:8]}", unit="step", leave=True)
+
+
+def states_in_order(events: Sequence[Record], step: int) -> list[str]:
+    """The event states of one step, oldest first (handy in tests and notebooks)."""
+    return [str(e.get("state")) for e in events if e.get("step") == step]

@@ -1,0 +1,100 @@
+"""Where each step of a run stands, worked out from its lifecycle events (no pandas)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from zocalo_nb.monitor.records import Record
+from zocalo_nb.recipe import Recipe
+from zocalo_nb.states import StepState
+
+#: Event states that end one delivery of a step.
+DONE = frozenset({"succeeded", "dead-lettered"})
+_LIVE = {"received": StepState.RUNNING, "retrying": StepState.RETRYING}
+
+
+@dataclass
+class RunState:
+    """The steps of a run: how often each was sent work, how often it finished, and its state."""
+
+    recipe: Recipe | None
+    sends: Counter[int] = field(default_factory=Counter)
+    done: Counter[int] = field(default_factory=Counter)
+    last: dict[int, str] = field(default_factory=dict)
+    dead: set[int] = field(default_factory=set)
+    failed: set[int] = field(default_factory=set)
+    submitted: Record | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.submitted is not None or bool(self.last)
+
+    @property
+    def finished(self) -> bool:
+        """True once every step that was sent work has finished it (and something was)."""
+        return bool(self.sends) and all(self.done[s] >= n for s, n in self.sends.items())
+
+    def states(self) -> dict[int, StepState]:
+        """A state for every step of the recipe (and any step events name)."""
+        steps = set(self.recipe.steps) if self.recipe is not None else set()
+        steps |= set(self.sends) | set(self.last)
+        result: dict[int, StepState] = {}
+        for step in sorted(steps):
+            result[step] = self._state(step)
+        return result
+
+    def _state(self, step: int) -> StepState:
+        sent, done = self.sends[step], self.done[step]
+        if sent and done >= sent:
+            return StepState.DEAD_LETTERED if step in self.dead else StepState.SUCCEEDED
+        if sent:
+            last = self.last.get(step)
+            if last in _LIVE:
+                return _LIVE[last]
+            if last == "failed":
+                return StepState.FAILED
+            return StepState.QUEUED
+        return StepState.SKIPPED if self.finished else StepState.PENDING
+
+
+def run_state(events: Sequence[Record], recipe: Recipe | None = None) -> RunState:
+    """Fold a run's events (oldest first) into a :class:`RunState`."""
+    state = RunState(recipe)
+    for record in events:
+        if record.get("state") == "submitted":
+            state.submitted = record
+            if state.recipe is None and isinstance(record.get("recipe"), dict):
+                state.recipe = _recipe(record["recipe"])
+    if state.recipe is not None:
+        for step, _payload in state.recipe.start:
+            state.sends[step] += 1
+    for record in events:
+        kind, step_value = record.get("state"), record.get("step")
+        if not isinstance(step_value, int):
+            continue
+        step = step_value
+        if kind == "unwired-send":
+            continue
+        state.last[step] = str(kind)
+        if kind in DONE:
+            state.done[step] += 1
+            if kind == "dead-lettered":
+                state.dead.add(step)
+            for target in record.get("sent_to") or ():
+                if isinstance(target, int):
+                    state.sends[target] += 1
+        elif kind == "failed":
+            state.failed.add(step)
+        if state.recipe is None:  # not knowing the start: each step seen was sent work
+            state.sends[step] = max(state.sends[step], state.done[step], 1)
+    return state
+
+
+def _recipe(data: dict[str, Any]) -> Recipe | None:
+    try:
+        return Recipe.from_dict(data)
+    except Exception:  # a foreign or broken recipe: states from the events alone
+        return None
