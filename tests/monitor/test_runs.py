@@ -36,7 +36,10 @@ def test_a_run_through_three_services_shows_the_right_states_in_order(site: Site
     assert list(events["state"].astype(str)) == ["submitted", "succeeded", "succeeded", "succeeded"]
     assert list(events["step"].iloc[1:]) == [1, 2, 3]
     assert list(events["service"].iloc[1:].astype(str)) == ["one", "two", "end"]
-    assert str(events["time"].dtype).startswith("datetime64") and events["time"].is_monotonic_increasing
+    assert (
+        str(events["time"].dtype).startswith("datetime64")
+        and events["time"].is_monotonic_increasing
+    )
     summary = run.summary()
     assert list(summary["state"].astype(str)) == ["succeeded"] * 3
     assert list(summary["sent"]) == [1, 1, 1] and list(summary["finished"]) == [1, 1, 1]

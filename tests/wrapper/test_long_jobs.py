@@ -22,6 +22,7 @@ from zocalo_nb.service import ServiceRunner
 from zocalo_nb.transport import MemoryBroker, connect
 from zocalo_nb.wrapper import wrapper_service
 
+COMMAND = (sys.executable, "-m", "zocalo_nb.cli", "service", "command")
 #: A job that records each start and each finish, taking ``seconds``.
 JOB = (
     "import pathlib, sys, time\n"
@@ -105,8 +106,7 @@ def test_kill_9_of_a_runner_process_mid_job_runs_it_again_once(
 
     def runner() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "zocalo_nb.cli", "service", "command"]
-            + ["--broker", activemq_url, "--prefix", prefix],
+            [*COMMAND, "--broker", activemq_url, "--prefix", prefix],
             cwd=ROOT,
             env={**os.environ, "ZOCALO_NB_QUEUES": "long.jobs"},
             stdout=subprocess.DEVNULL,

@@ -88,32 +88,17 @@ def _category(values: pd.Series, categories: Sequence[str] | None = None) -> pd.
 
 def events_frame(records: Iterable[Record]) -> pd.DataFrame:
     """One row per lifecycle event, oldest first."""
-    rows = [
-        (
-            r.get("time"),
-            r.get("run"),
-            r.get("step"),
-            r.get("state"),
-            r.get("service"),
-            r.get("host"),
-            r.get("attempt"),
-            r.get("duration"),
-            r.get("queue"),
-            (r.get("error") or {}).get("type") if isinstance(r.get("error"), dict) else None,
-            (r.get("error") or {}).get("message") if isinstance(r.get("error"), dict) else None,
-            r.get("reason"),
-            r.get("channel"),
-            r.get("sent_to"),
-            r.get("message_id"),
-            r.get("payload"),
-        )
-        for r in records
-    ]
-    frame = pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS))
-    frame["time"] = _times(frame["time"].astype("float64"))
-    frame["step"] = frame["step"].astype("Int64")
-    frame["attempt"] = frame["attempt"].astype("Int64")
-    frame["duration"] = frame["duration"].astype("float64")
+    raw = [c for c in EVENT_COLUMNS if c not in ("error_type", "error")] + ["error"]
+    frame = pd.DataFrame(list(records), columns=raw)  # missing keys become NaN (in C)
+    errors = frame.pop("error")
+    present = errors.map(lambda e: isinstance(e, dict))
+    frame["error_type"] = errors.where(present).map(lambda e: e.get("type"), na_action="ignore")
+    frame["error"] = errors.where(present).map(lambda e: e.get("message"), na_action="ignore")
+    frame = frame[list(EVENT_COLUMNS)]
+    frame["time"] = _times(pd.to_numeric(frame["time"], errors="coerce").astype("float64"))
+    frame["step"] = pd.to_numeric(frame["step"], errors="coerce").astype("Int64")
+    frame["attempt"] = pd.to_numeric(frame["attempt"], errors="coerce").astype("Int64")
+    frame["duration"] = pd.to_numeric(frame["duration"], errors="coerce").astype("float64")
     frame["state"] = _category(frame["state"], EVENT_STATES)
     for column in ("service", "host", "queue", "error_type"):
         frame[column] = _category(frame[column])

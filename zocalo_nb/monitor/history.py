@@ -183,20 +183,16 @@ class History:
             query = query.where(e.c.service == service)
         if state is not None:
             query = query.where(e.c.state == state)
-        if limit is not None:
-            query = query.limit(limit)
         with self.engine.connect() as db:
             records = [json.loads(row[0]) for row in db.execute(query)]
-            if (
-                run is not None
-                and step is None
-                and service is None
-                and state in (None, "submitted")
-            ):
-                opened = self._run_record(db, run)
-                if opened is not None:
-                    records.insert(0, opened)
-        return records
+            if step is None and service is None and state in (None, "submitted"):
+                r = self.runs_table
+                opened = self._filters(sa.select(r), r, run, since, until, parameters)
+                records += [self._run_record(row) for row in db.execute(opened)]
+                records.sort(key=lambda e: float(e.get("time") or 0.0))
+                if state == "submitted":
+                    records = [e for e in records if e.get("state") == "submitted"]
+        return records[:limit] if limit is not None else records
 
     def events(self, run: str | None = None, **filters: Any) -> pd.DataFrame:
         """Stored events as a DataFrame (the columns of ``Tap.events()``)."""
@@ -287,10 +283,8 @@ class History:
             query = query.where(table.c.run.in_(matching))
         return query
 
-    def _run_record(self, db: sa.Connection, run: str) -> Record | None:
-        row = db.execute(sa.select(self.runs_table).where(self.runs_table.c.run == run)).first()
-        if row is None:
-            return None
+    @staticmethod
+    def _run_record(row: sa.Row[Any]) -> Record:
         m = row._mapping
         return {
             "run": m["run"],

@@ -101,6 +101,7 @@ class Tracker:
             topics=(EVENTS_TOPIC,),
             recipe=False,
             close=self.close,
+            events=False,  # its own events would come back to it
             description="writes lifecycle events to the history database",
         )
 

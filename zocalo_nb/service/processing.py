@@ -107,7 +107,12 @@ class Processor:
                         deliver(self.transport, out, tx)
                 for message in acks:
                     self.transport.ack(message, transaction=tx)
-                events = [item for outcome in outcomes for item in outcome.events]
+                events = [
+                    item
+                    for outcome, (service, _) in zip(outcomes, batch, strict=True)
+                    if service.events
+                    for item in outcome.events
+                ]
                 if self.events and events:
                     self.transport.broadcast(EVENTS_TOPIC, events, transaction=tx)
         except TransportError as err:
@@ -152,8 +157,9 @@ class Processor:
             limit = service.max_attempts
         if message.redelivered:
             return self._redelivered(info, redeliveries + 1)
-        watch = self._watch if self.events else None
-        if self.events and watch is None:
+        announce = self.events and service.events
+        watch = self._watch if announce else None
+        if announce and watch is None:
             self._received(info)
         elif watch is not None:
             watch.start(id(info), info)

@@ -50,6 +50,9 @@ class Service:
     batch: int | None = None
     #: Called when the runner hosting the service stops (release pools, files...).
     close: Callable[[], None] | None = None
+    #: Emit lifecycle events for its messages (off for monitors such as the tracker, whose
+    #: input is the events topic itself).
+    events: bool = True
 
     def __post_init__(self) -> None:
         if not self.queues and not self.topics:
