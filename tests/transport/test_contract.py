@@ -361,3 +361,26 @@ def test_an_aborted_cumulative_ack_takes_nothing(harness: Harness) -> None:
         worker.ack(received[0], transaction=tx2)
         worker.ack(received[1], transaction=tx2)
     assert eventually(lambda: sender.statistics("cumul-abort").depth == 1, timeout=10)
+
+
+def test_queues_are_listed_by_name_prefix_with_their_counters(harness: Harness) -> None:
+    sender = harness.connect()
+    sender.send("listed.a", {"n": 1})
+    sender.send("listed.a", {"n": 2})
+    sender.send("listed.b", {"n": 3})
+    sender.send("other", {"n": 4})
+
+    def listed() -> list[tuple[str, int]]:
+        return [(s.queue, s.depth) for s in sender.list_queues(f"{harness.prefix}.listed.")]
+
+    expected = [(f"/queue/{harness.prefix}.listed.a", 2), (f"/queue/{harness.prefix}.listed.b", 1)]
+    assert eventually(lambda: listed() == expected), listed()
+    assert sender.list_queues(f"{harness.prefix}.nothing.") == []
+    assert sender.dead_letter_queues() == []  # a fresh namespace
+    sender.send(f"/queue/DLQ.{harness.prefix}.listed.a", {"dead": True})
+    dead = [(s.queue, s.depth) for s in sender.dead_letter_queues()]
+    assert eventually(lambda: dead == [(f"/queue/DLQ.{harness.prefix}.listed.a", 1)] or not dead)
+    assert eventually(
+        lambda: [(s.queue, s.depth) for s in sender.dead_letter_queues()]
+        == [(f"/queue/DLQ.{harness.prefix}.listed.a", 1)]
+    )

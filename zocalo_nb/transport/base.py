@@ -300,3 +300,12 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def statistics(self, queue: str, *, timeout: float = 5.0) -> QueueStats:
         """Depth, consumers, enqueued and dequeued counters of ``queue``."""
+
+    @abc.abstractmethod
+    def list_queues(self, prefix: str, *, timeout: float = 5.0) -> list[QueueStats]:
+        """Counters of every queue whose broker-side name starts with ``prefix`` (which ends
+        in ``.``, e.g. ``"DLQ.zocalo."``); each ``queue`` is absolute (``/queue/...``)."""
+
+    def dead_letter_queues(self) -> list[QueueStats]:
+        """The dead-letter queues of this namespace (``DLQ.<prefix>.*``), with counters."""
+        return self.list_queues(f"DLQ.{self.settings.prefix}.")

@@ -290,6 +290,11 @@ class MemoryBroker:
             held = [e for c in queue.consumers for e in c.inflight.values()]
             return sorted([*queue.pending, *held], key=lambda e: e.seq)
 
+    def queue_names(self, prefix: str = "") -> list[str]:
+        """The queues that exist (were sent to or consumed from) whose names start so."""
+        with self._cond:
+            return sorted(n for n in self._queues if n.startswith(prefix))
+
     def stats(self, name: str) -> tuple[int, int, int, int]:
         """(depth, consumers, enqueued, dequeued) of queue ``name``."""
         with self._cond:

@@ -182,6 +182,13 @@ class MemoryTransport(Transport):
         depth, consumers, enqueued, dequeued = self.broker.stats(self.name(queue))
         return QueueStats(queue, depth, consumers, enqueued, dequeued)
 
+    def list_queues(self, prefix: str, *, timeout: float = 5.0) -> list[QueueStats]:
+        self._require()
+        return [
+            QueueStats(f"/queue/{name}", *self.broker.stats(name))
+            for name in self.broker.queue_names(prefix)
+        ]
+
     # -- delivery --------------------------------------------------------------------------
     def enqueue_delivery(self, consumer: Consumer, envelope: Envelope) -> None:
         """Called by the broker (lock held): queue a callback on this transport's thread."""

@@ -7,7 +7,7 @@ import json
 import threading
 from typing import Any
 
-from zocalo_nb.transport.base import TransportError
+from zocalo_nb.transport.base import QueueStats, TransportError
 
 
 class Receipt:
@@ -52,3 +52,14 @@ def map_message(body: Any) -> dict[str, Any]:
         elif isinstance(key, str):
             values[key] = next((v for k, v in entry.items() if k != "string"), None)
     return values
+
+
+def queue_stats(queue: str, values: dict[str, Any]) -> QueueStats:
+    """QueueStats from the statistics plugin's values (all zero for an empty reply)."""
+    return QueueStats(
+        queue,
+        int(values.get("size", 0)),
+        int(values.get("consumerCount", 0)),
+        int(values.get("enqueueCount", 0)),
+        int(values.get("dequeueCount", 0)),
+    )

@@ -33,7 +33,7 @@ from zocalo_nb.transport.base import (
     TransportError,
 )
 from zocalo_nb.transport.message import Message, decode
-from zocalo_nb.transport.replies import Receipt, map_message
+from zocalo_nb.transport.replies import Receipt, map_message, queue_stats
 
 log = logging.getLogger(__name__)
 
@@ -338,6 +338,22 @@ class StompTransport(Transport):
         return found[:limit] if limit is not None else found
 
     def statistics(self, queue: str, *, timeout: float = 5.0) -> QueueStats:
+        replies = self._statistics(self.name(queue), timeout)
+        return queue_stats(queue, replies[0] if replies else {})  # none: no such queue yet
+
+    def list_queues(self, prefix: str, *, timeout: float = 5.0) -> list[QueueStats]:
+        if not prefix.endswith("."):
+            raise TransportError(
+                f"queue prefix {prefix!r} must end with '.'", hint='e.g. "DLQ.zocalo."'
+            )
+        found = [
+            queue_stats("/queue/" + str(v.get("destinationName", "")).split("://")[-1], v)
+            for v in self._statistics(prefix + ">", timeout)
+        ]
+        return sorted(found, key=lambda s: s.queue)
+
+    def _statistics(self, destination: str, timeout: float) -> list[dict[str, Any]]:
+        """The statistics plugin's replies for ``destination`` (a name or a wildcard)."""
         reply = f"zocalo-nb.stats.{uuid.uuid4().hex}"
         replies: list[dict[str, Any]] = []
         arrived = threading.Event()
@@ -352,7 +368,7 @@ class StompTransport(Transport):
         sub = self._subscribe_stats(reply, collect)
         try:
             self._connection().send(
-                f"/queue/ActiveMQ.Statistics.Destination.{self.name(queue)}",
+                f"/queue/ActiveMQ.Statistics.Destination.{destination}",
                 "",
                 # an empty reply follows the statistics: a queue that does not exist gets
                 # only that one, instead of no answer at all
@@ -360,20 +376,13 @@ class StompTransport(Transport):
             )
             if not arrived.wait(timeout):
                 raise TransportError(
-                    f"no statistics for {queue} within {timeout:g} s",
+                    f"no statistics for {destination} within {timeout:g} s",
                     hint="ActiveMQ needs the statisticsBrokerPlugin and the xstream/jettison "
                     "jars ('zocalo-nb broker start' sets both up)",
                 )
         finally:
             self.unsubscribe(sub)
-        values = replies[0] if replies else {}  # none: the queue does not exist (yet)
-        return QueueStats(
-            queue,
-            int(values.get("size", 0)),
-            int(values.get("consumerCount", 0)),
-            int(values.get("enqueueCount", 0)),
-            int(values.get("dequeueCount", 0)),
-        )
+        return replies
 
     def _subscribe_stats(self, reply: str, callback: Callback) -> Subscription:
         sub = Subscription(f"zocalo-nb-{next(self._ids)}", reply, "queue")
