@@ -54,7 +54,10 @@ DLQ_HEADERS = (
     "zocalo-nb-service",
     "zocalo-nb-host",
     "zocalo-nb-attempts",
+    "zocalo-nb-dead-lettered-at",
 )
+#: Header: when (epoch seconds) the message was dead-lettered.
+DEAD_LETTERED_AT = "zocalo-nb-dead-lettered-at"
 TRACEBACK_LIMIT = 2000
 #: States whose events carry the step's input (payload and path).
 TERMINAL = frozenset({"succeeded", "failed", "retrying", "dead-lettered"})
@@ -247,6 +250,7 @@ class Processor:
             "zocalo-nb-service": info.service.name,
             "zocalo-nb-host": self.host,
             "zocalo-nb-attempts": str(info.attempt),
+            DEAD_LETTERED_AT: f"{time.time():.3f}",
         }
         if err is not None:
             headers["zocalo-nb-error-type"] = type(err).__name__

@@ -88,9 +88,11 @@ class MemoryTransport(Transport):
         transaction: str | None,
     ) -> None:
         self._require()
-        expires = time.time() + (delay or 0) + expiration if expiration else None
+        now = time.time()
+        expires = now + (delay or 0) + expiration if expiration else None
+        headers = {**headers, "timestamp": str(int(now * 1000))}  # as ActiveMQ stamps sends
         if expires is not None:
-            headers = {**headers, "expires": str(int(expires * 1000))}
+            headers["expires"] = str(int(expires * 1000))
         if kind == "queue":
             headers = {**headers, "persistent": "true"}
         envelope = Envelope(
