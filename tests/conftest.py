@@ -21,4 +21,4 @@ def linear() -> dict[str, object]:
     }
 
 
-pytest_plugins = ["tests.brokers"]
+pytest_plugins = ["tests.brokers", "tests.sites"]

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 import zocalo_nb as z
 from tests.brokers import eventually
-from tests.monitor.conftest import Site
+from tests.sites import Site
 from tests.monitor.test_runs import three_services
 from tests.service.helpers import pipeline
 from zocalo_nb.errors import ZocaloNbError

@@ -9,7 +9,7 @@ import pytest
 
 import zocalo_nb as z
 from tests.brokers import eventually
-from tests.monitor.conftest import Site
+from tests.sites import Site
 from tests.service.helpers import pipeline, step_one, step_two
 from zocalo_nb.dispatch import StepContext
 from zocalo_nb.monitor import LiveRun, Tap

@@ -379,6 +379,8 @@ def test_queues_are_listed_by_name_prefix_with_their_counters(harness: Harness) 
     assert sender.dead_letter_queues() == []  # a fresh namespace
     sender.send(f"/queue/DLQ.{harness.prefix}.listed.a", {"dead": True})
     assert eventually(
-        lambda: [(s.queue, s.depth) for s in sender.dead_letter_queues()]
-        == [(f"/queue/DLQ.{harness.prefix}.listed.a", 1)]
+        lambda: (
+            [(s.queue, s.depth) for s in sender.dead_letter_queues()]
+            == [(f"/queue/DLQ.{harness.prefix}.listed.a", 1)]
+        )
     )

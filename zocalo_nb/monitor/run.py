@@ -164,6 +164,49 @@ class RunView:
             if bar is not None:
                 bar.close()
 
+    def rerun(
+        self,
+        step: int,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        payload: Any = None,
+        send: bool = True,
+        allow_namespace: bool = False,
+        history: Any = None,
+    ) -> Any:
+        """Run step ``step`` again, from its dead letter or its recorded input, with edited
+        ``parameters``/``payload``; the steps that succeeded are not repeated. Prints the
+        preview; with ``send=False`` returns it (a RerunPlan) without sending, else returns
+        the new attempt's RunView (its ``environment`` says ``rerun-of`` this run)."""
+        from zocalo_nb.dlq.rerun import plan_rerun, send_rerun
+        from zocalo_nb.monitor.history import History
+
+        if history is None and isinstance(self.source, History):
+            history = self.source
+        plan = plan_rerun(
+            self.id,
+            step,
+            transport=self.transport,
+            history=history,
+            parameters=parameters,
+            payload=payload,
+        )
+        print(plan)
+        if not send:
+            return plan
+        if self.transport is None:
+            raise ZocaloNbError(
+                "a rerun needs a transport to send with",
+                hint="open the run with zocalo_nb.run(run_id, transport=t, history=...)",
+            )
+        new_id = send_rerun(plan, self.transport, allow_namespace=allow_namespace)
+        source = self.source if not isinstance(self.source, History) else None
+        if source is None:
+            from zocalo_nb.monitor.tap import Tap
+
+            source = Tap.for_transport(self.transport)
+        return RunView(new_id, source, recipe=plan.message.recipe, transport=self.transport)
+
     def live(self, interval: float = 0.5) -> Any:
         """Show the run in the notebook (graph + table), refreshed until it finishes."""
         from zocalo_nb.monitor.live import LiveRun

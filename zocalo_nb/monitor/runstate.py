@@ -68,7 +68,12 @@ def run_state(events: Sequence[Record], recipe: Recipe | None = None) -> RunStat
             state.submitted = record
             if state.recipe is None and isinstance(record.get("recipe"), dict):
                 state.recipe = _recipe(record["recipe"])
-    if state.recipe is not None:
+    started_at = state.submitted.get("start") if state.submitted else None
+    if isinstance(started_at, list):  # a rerun starts part way through the recipe
+        for step in started_at:
+            if isinstance(step, int):
+                state.sends[step] += 1
+    elif state.recipe is not None:
         for step, _payload in state.recipe.start:
             state.sends[step] += 1
     for record in events:

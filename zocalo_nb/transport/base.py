@@ -298,6 +298,11 @@ class Transport(abc.ABC):
         """The messages waiting in ``queue``, oldest first, without consuming them."""
 
     @abc.abstractmethod
+    def sibling(self) -> Transport:
+        """A new connection with the same settings to the same broker (closing it hands
+        back only what it holds)."""
+
+    @abc.abstractmethod
     def statistics(self, queue: str, *, timeout: float = 5.0) -> QueueStats:
         """Depth, consumers, enqueued and dequeued counters of ``queue``."""
 

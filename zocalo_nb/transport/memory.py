@@ -184,6 +184,9 @@ class MemoryTransport(Transport):
         depth, consumers, enqueued, dequeued = self.broker.stats(self.name(queue))
         return QueueStats(queue, depth, consumers, enqueued, dequeued)
 
+    def sibling(self) -> MemoryTransport:
+        return MemoryTransport(self.settings, self.broker).connect()
+
     def list_queues(self, prefix: str, *, timeout: float = 5.0) -> list[QueueStats]:
         self._require()
         return [

@@ -341,6 +341,9 @@ class StompTransport(Transport):
         replies = self._statistics(self.name(queue), timeout)
         return queue_stats(queue, replies[0] if replies else {})  # none: no such queue yet
 
+    def sibling(self) -> StompTransport:
+        return StompTransport(self.settings).connect()
+
     def list_queues(self, prefix: str, *, timeout: float = 5.0) -> list[QueueStats]:
         if not prefix.endswith("."):
             raise TransportError(

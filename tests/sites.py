@@ -18,7 +18,7 @@ class Site:
 
     def __init__(self, kind: str, url: str | None) -> None:
         self.kind, self.url = kind, url
-        self.prefix = f"m{uuid.uuid4().hex[:10]}"
+        self.prefix = f"test{uuid.uuid4().hex[:10]}"  # a test namespace (reruns allowed)
         self.broker = (
             MemoryBroker(max_redeliveries=TEST_REDELIVERIES, redelivery_delay=0.2)
             if kind == "memory"

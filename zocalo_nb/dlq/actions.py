@@ -1,0 +1,290 @@
+"""Acting on dead letters: reinject or purge selected rows, and reinject files.
+
+Moving a message out of a DLQ happens in one transaction with what replaces it (its send to
+the original destination, or nothing once its file is on disk), so it is never lost and
+never doubled. The work runs on a connection of its own; messages not selected are handed
+back untouched when it closes, and so are all the others if the process is killed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue as queue_module
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import pandas as pd
+
+from zocalo_nb.dlq import files
+from zocalo_nb.dlq.letters import DeadLetter, letters_frame
+from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.transport import Message, Transport
+
+log = logging.getLogger(__name__)
+#: Rows of :func:`frame` (a DataFrame), DeadLetters, or None for everything.
+Selection: TypeAlias = "pd.DataFrame | Iterable[DeadLetter] | None"
+#: A new value, or a function of the DeadLetter giving one.
+Edit: TypeAlias = Any
+#: Seconds without a new message after which a DLQ is taken to be fully delivered to us.
+IDLE = 2.0
+
+
+def dead_letters(transport: Transport, queues: Iterable[str] | None = None) -> list[DeadLetter]:
+    """Every message waiting in the given DLQs (default: all ``DLQ.<prefix>.*`` queues of the
+    transport's namespace), left in place."""
+    names = list(queues) if queues is not None else _dlq_names(transport)
+    return [DeadLetter.from_message(m) for name in names for m in transport.browse(name)]
+
+
+def frame(
+    transport: Transport | None = None,
+    *,
+    queues: Iterable[str] | None = None,
+    paths: Iterable[str | os.PathLike[str]] = (),
+) -> pd.DataFrame:
+    """Dead letters as a DataFrame: from the live broker and/or from dead-letter files."""
+    letters = dead_letters(transport, queues) if transport is not None else []
+    letters += [files.read(path) for path in files.find(paths)]
+    return letters_frame(letters)
+
+
+def counts(transport: Transport) -> dict[str, int]:
+    """Messages waiting per DLQ of the transport's namespace."""
+    return {s.queue: s.depth for s in transport.dead_letter_queues()}
+
+
+def reinject(
+    transport: Transport,
+    rows: Selection = None,
+    *,
+    payload: Edit = None,
+    parameters: Mapping[str, Any] | None = None,
+    rate: float | None = None,
+    batch: int = 50,
+    progress: bool = False,
+) -> list[str]:
+    """Move the selected dead letters back to their original destinations (the whole DLQs
+    of the namespace without ``rows``), optionally with an edited ``payload`` (a value, or a
+    function of the DeadLetter) or step ``parameters`` (merged into the recipe step), marked
+    ``dlq-reinjected``, at most ``rate`` per second. Returns the message ids moved."""
+
+    def move(dlq: Transport, letters: list[DeadLetter], tx: str) -> None:
+        for letter in letters:
+            destination = _destination(letter)
+            send = dlq.send if destination.startswith("/queue/") else dlq.broadcast
+            body = edited_body(letter, payload, parameters)
+            send(destination, body, headers=files.reinject_headers(letter), transaction=tx)
+
+    return take(transport, rows, move, rate=rate, batch=batch, progress=progress, verb="reinject")
+
+
+def purge(
+    transport: Transport,
+    rows: Selection = None,
+    *,
+    location: str | os.PathLike[str] = "DLQ",
+    batch: int = 50,
+    progress: bool = False,
+) -> list[Path]:
+    """Export the selected dead letters to upstream's files under ``location``, then remove
+    them from their DLQs. Returns the files written (what ``reinject_files`` reads)."""
+    written: list[Path] = []
+
+    def export(dlq: Transport, letters: list[DeadLetter], tx: str) -> None:
+        written.extend(files.export(letter, location) for letter in letters)
+
+    take(transport, rows, export, batch=batch, progress=progress, verb="purge")
+    return written
+
+
+def reinject_files(
+    transport: Transport,
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    remove: bool = False,
+    wait: float | None = None,
+    payload: Edit = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> list[Path]:
+    """Send the messages in dead-letter files (ours or upstream's; folders and purge output
+    lines accepted) to their original destinations; ``remove`` deletes each file once the
+    broker confirmed its message. Returns the files sent.
+
+    A file's message is sent at least once: if the process dies between the broker's
+    confirmation and the file's removal, running again sends it again (with the same
+    ``zocalo-nb-id``, so receivers can tell)."""
+    sent = []
+    for n, path in enumerate(files.find(paths)):
+        if n and wait:
+            time.sleep(wait)
+        letter = files.read(path)
+        destination = _destination(letter)
+        send = transport.send if destination.startswith("/queue/") else transport.broadcast
+        with transport.transaction(confirm=True) as tx:
+            body = edited_body(letter, payload, parameters)
+            send(destination, body, headers=files.reinject_headers(letter), transaction=tx)
+        if remove:
+            path.unlink()
+        sent.append(path)
+    return sent
+
+
+# -- the move --------------------------------------------------------------------------------
+def take(
+    transport: Transport,
+    rows: Selection,
+    act: Callable[[Transport, list[DeadLetter], str], None],
+    *,
+    verb: str,
+    rate: float | None = None,
+    batch: int = 50,
+    progress: bool = False,
+) -> list[Any]:
+    """Consume the selected messages from their DLQs, ``act`` on them in the transaction
+    that acks them (``batch`` per transaction, confirmed by the broker)."""
+    wanted = _wanted(transport, rows)
+    if rate is not None:
+        if rate <= 0:
+            raise ZocaloNbError(f"rate must be positive, not {rate}", hint="e.g. rate=10 (per s)")
+        batch = 1
+    bar = _bar(sum(map(len, wanted.values())), verb) if progress else None
+    done: list[str] = []
+    for dlq_name, ids in wanted.items():
+        dlq = transport.sibling()
+        try:
+            done += _take_from(dlq, dlq_name, ids, act, batch, rate, bar)
+        finally:
+            dlq.close()  # what was not taken goes back, untouched
+    if bar is not None:
+        bar.close()
+    missing = sum(map(len, wanted.values())) - len(done)
+    if missing:
+        log.warning("%d selected dead letter(s) were no longer there", missing)
+    return done
+
+
+def _take_from(
+    dlq: Transport,
+    name: str,
+    ids: set[str],
+    act: Callable[[Transport, list[DeadLetter], str], None],
+    batch: int,
+    rate: float | None,
+    bar: Any,
+) -> list[str]:
+    inbox: queue_module.Queue[Message] = queue_module.Queue()
+    depth = dlq.statistics(name).depth
+    dlq.subscribe(name, inbox.put, ack="client", prefetch=depth + 100)
+    left, done, ready = set(ids), [], []
+    while left:
+        try:
+            message = inbox.get(timeout=IDLE)
+        except queue_module.Empty:
+            break
+        letter = DeadLetter.from_message(message)
+        if letter.message_id not in left:
+            continue  # not selected: handed back when the connection closes
+        left.discard(letter.message_id)
+        ready.append(letter)
+        if len(ready) >= batch or not left:
+            done += _commit(dlq, ready, act, bar)
+            ready = []
+            if rate is not None:
+                time.sleep(1.0 / rate)
+    if ready:
+        done += _commit(dlq, ready, act, bar)
+    return done
+
+
+def _commit(
+    dlq: Transport,
+    letters: list[DeadLetter],
+    act: Callable[[Transport, list[DeadLetter], str], None],
+    bar: Any,
+) -> list[str]:
+    with dlq.transaction(confirm=True) as tx:
+        act(dlq, letters, tx)
+        for letter in letters:
+            assert letter.message is not None
+            dlq.ack(letter.message, transaction=tx)
+    if bar is not None:
+        bar.update(len(letters))
+    return [letter.message_id for letter in letters]
+
+
+def _wanted(transport: Transport, rows: Selection) -> dict[str, set[str]]:
+    """{DLQ name: message ids} for the selection (everything in the namespace's DLQs when
+    ``rows`` is None)."""
+    if rows is None:
+        letters: Iterable[Any] = dead_letters(transport)
+    elif isinstance(rows, pd.DataFrame):
+        missing = {"queue", "message_id"} - set(rows.columns)
+        if missing:
+            raise ZocaloNbError(
+                f"the rows lack the column(s) {sorted(missing)}",
+                hint="select rows of zocalo_nb.dlq.frame(...)",
+            )
+        letters = [
+            DeadLetter(str(q), {"zocalo-nb-id": str(i)}, None)
+            for q, i in zip(rows["queue"], rows["message_id"], strict=True)
+        ]
+    else:
+        letters = list(rows)
+    wanted: dict[str, set[str]] = {}
+    for letter in letters:
+        if not letter.queue:
+            raise ZocaloNbError(
+                f"dead letter {letter.message_id} comes from {letter.source}, not from a DLQ",
+                hint="reinject files with reinject_files(...)",
+            )
+        wanted.setdefault(str(letter.queue), set()).add(letter.message_id)
+    return wanted
+
+
+def _dlq_names(transport: Transport) -> list[str]:
+    return [s.queue for s in transport.dead_letter_queues() if s.depth > 0]
+
+
+def _destination(letter: DeadLetter) -> str:
+    destination = letter.destination
+    if not destination.startswith(("/queue/", "/topic/")):
+        raise ZocaloNbError(
+            f"dead letter {letter.message_id} has no usable destination ({destination!r})",
+            hint="its headers need original-destination: /queue/<name> or /topic/<name>",
+        )
+    return destination
+
+
+def edited_body(letter: DeadLetter, payload: Edit, parameters: Mapping[str, Any] | None) -> Any:
+    """The body to send: with the payload replaced and/or step parameters merged."""
+    body = letter.body
+    if payload is None and not parameters:
+        return body
+    new = payload(letter) if callable(payload) else payload
+    if letter.recipe_message is None:
+        if parameters:
+            raise ZocaloNbError(
+                f"dead letter {letter.message_id} is not a recipe message",
+                hint="parameters= edits a recipe step; use payload= for other messages",
+            )
+        return new
+    body = {**body}
+    if payload is not None:
+        body["payload"] = new
+    if parameters:
+        step = str(body["recipe-pointer"])
+        recipe = {**body.get("recipe", {})}
+        entry = {**recipe.get(step, {})}
+        entry["parameters"] = {**(entry.get("parameters") or {}), **parameters}
+        recipe[step] = entry
+        body["recipe"] = recipe
+    return body
+
+
+def _bar(total: int, verb: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"dlq {verb}", unit="msg")

@@ -1,0 +1,137 @@
+"""Dead letters: one record per dead-lettered message, from a live DLQ or upstream's files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from zocalo_nb.monitor.frames import SUMMARY_CHARS
+from zocalo_nb.service.processing import DEAD_LETTERED_AT
+from zocalo_nb.transport import Message
+
+COLUMNS = (
+    "queue",
+    "destination",
+    "time",
+    "run",
+    "step",
+    "service",
+    "error_type",
+    "error",
+    "reason",
+    "attempts",
+    "payload",
+    "message_id",
+    "source",
+    "headers",
+    "body",
+)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A dead-lettered message: where it was going, why it died, and the whole of it.
+
+    ``queue`` is the DLQ it waits in (``/queue/DLQ.x``), or empty for a file; ``source`` is
+    ``"broker"`` or the file's path.
+    """
+
+    queue: str
+    headers: Mapping[str, str]
+    body: Any
+    source: str = "broker"
+    is_json: bool = True
+    message: Message | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_message(cls, message: Message) -> DeadLetter:
+        return cls(
+            message.destination,
+            dict(message.headers),
+            message.body,
+            "broker",
+            message.is_json,
+            message,
+        )
+
+    @property
+    def destination(self) -> str:
+        """Where the message was going: ``original-destination``, else ``destination``."""
+        return str(
+            self.headers.get("original-destination") or self.headers.get("destination") or ""
+        )
+
+    @property
+    def message_id(self) -> str:
+        """Our stable id, else the broker's message id."""
+        return str(self.headers.get("zocalo-nb-id") or self.headers.get("message-id") or "")
+
+    @property
+    def broker_id(self) -> str:
+        return str(self.headers.get("message-id") or self.message_id)
+
+    @property
+    def time(self) -> float | None:
+        """When it was dead-lettered (our header), else when the broker stamped it."""
+        if self.headers.get(DEAD_LETTERED_AT):
+            return float(self.headers[DEAD_LETTERED_AT])
+        stamp = self.headers.get("timestamp")
+        return int(stamp) / 1000 if stamp and str(stamp).isdigit() else None
+
+    @property
+    def recipe_message(self) -> Mapping[str, Any] | None:
+        body = self.body
+        return body if isinstance(body, Mapping) and "recipe-pointer" in body else None
+
+    @property
+    def run(self) -> str | None:
+        body = self.recipe_message
+        environment = body.get("environment") if body else None
+        return str(environment.get("ID")) if isinstance(environment, Mapping) else None
+
+    @property
+    def step(self) -> int | None:
+        body = self.recipe_message
+        pointer = body.get("recipe-pointer") if body else None
+        return pointer if isinstance(pointer, int) else None
+
+    @property
+    def payload(self) -> Any:
+        body = self.recipe_message
+        return body.get("payload") if body is not None else self.body
+
+    def row(self) -> dict[str, Any]:
+        h = self.headers
+        summary = json.dumps(self.payload, default=str) if self.is_json else str(self.body)
+        return {
+            "queue": self.queue,
+            "destination": self.destination,
+            "time": self.time,
+            "run": self.run,
+            "step": self.step,
+            "service": h.get("zocalo-nb-service"),
+            "error_type": h.get("zocalo-nb-error-type"),
+            "error": h.get("zocalo-nb-error") or h.get("dlqDeliveryFailureCause"),
+            "reason": h.get("zocalo-nb-reason"),
+            "attempts": int(h["zocalo-nb-attempts"]) if h.get("zocalo-nb-attempts") else None,
+            "payload": summary[:SUMMARY_CHARS],
+            "message_id": self.message_id,
+            "source": self.source,
+            "headers": dict(h),
+            "body": self.body,
+        }
+
+
+def letters_frame(letters: Iterable[DeadLetter]) -> pd.DataFrame:
+    """One row per dead letter, oldest first, typed like the other frames."""
+    frame = pd.DataFrame([letter.row() for letter in letters], columns=list(COLUMNS))
+    frame["time"] = pd.to_datetime(frame["time"].astype("float64"), unit="s", utc=True)
+    frame["step"] = frame["step"].astype("Int64")
+    frame["attempts"] = frame["attempts"].astype("Int64")
+    for column in ("queue", "destination", "service", "error_type"):
+        frame[column] = frame[column].astype("category")
+    return frame.sort_values("time", kind="stable", ignore_index=True)
