@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 import zocalo_nb as z
 from tests.brokers import eventually
-from tests.sites import Site
 from tests.monitor.test_runs import three_services
 from tests.service.helpers import pipeline
+from tests.sites import Site
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.monitor import History, Tap, Tracker
 from zocalo_nb.recipe import Recipe

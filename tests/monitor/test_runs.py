@@ -9,8 +9,8 @@ import pytest
 
 import zocalo_nb as z
 from tests.brokers import eventually
-from tests.sites import Site
 from tests.service.helpers import pipeline, step_one, step_two
+from tests.sites import Site
 from zocalo_nb.dispatch import StepContext
 from zocalo_nb.monitor import LiveRun, Tap
 from zocalo_nb.recipe import Recipe, RecipeBuilder
