@@ -4,7 +4,8 @@ upstream's own service starter (``workflows.contrib.start_service``).
 python -m tests.upstream.forward_service QUEUE --stomp-host ... (upstream's options)
 
 Each message is handled as upstream services do: begin a transaction, ack, send onward,
-commit. Used by interop tests and benchmarks/bench_pipeline.py as the upstream baseline.
+commit; a payload with ``"reject": true`` is nacked (the broker dead-letters it after its
+redeliveries). Used by interop tests and benchmarks/bench_pipeline.py as the upstream baseline.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ class UpstreamForward(CommonService):
         workflows.recipe.wrap_subscribe(self._transport, QUEUE, self.forward, acknowledgement=True)
 
     def forward(self, rw, header, message) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(message, dict) and message.get("reject"):
+            # as upstream services reject what they cannot handle: the broker redelivers,
+            # then dead-letters it
+            self._transport.nack(header)
+            return
         txn = self._transport.transaction_begin(subscription_id=header["subscription"])
         self._transport.ack(header, transaction=txn)
         rw.send(message, transaction=txn)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from zocalo_nb import __version__
-from zocalo_nb.cli import broker, demo, monitor, recipes, services, wrap
+from zocalo_nb.cli import broker, demo, dlq, monitor, recipes, services, wrap
 from zocalo_nb.cli.exitcodes import ExitCode
 from zocalo_nb.errors import ZocaloNbError
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_commands(commands)
     services.add_commands(commands)
     monitor.add_commands(commands)
+    dlq.add_commands(commands)
     wrap.add_commands(commands)
     broker.add_commands(commands)
     return parser

@@ -30,6 +30,8 @@ Selection: TypeAlias = "pd.DataFrame | Iterable[DeadLetter] | None"
 Edit: TypeAlias = Any
 #: Seconds without a new message after which a DLQ is taken to be fully delivered to us.
 IDLE = 2.0
+#: In a selection: every message of that DLQ.
+EVERYTHING = None
 
 
 def dead_letters(transport: Transport, queues: Iterable[str] | None = None) -> list[DeadLetter]:
@@ -86,6 +88,7 @@ def purge(
     rows: Selection = None,
     *,
     location: str | os.PathLike[str] = "DLQ",
+    rate: float | None = None,
     batch: int = 50,
     progress: bool = False,
 ) -> list[Path]:
@@ -96,7 +99,7 @@ def purge(
     def export(dlq: Transport, letters: list[DeadLetter], tx: str) -> None:
         written.extend(files.export(letter, location) for letter in letters)
 
-    take(transport, rows, export, batch=batch, progress=progress, verb="purge")
+    take(transport, rows, export, rate=rate, batch=batch, progress=progress, verb="purge")
     return written
 
 
@@ -150,7 +153,8 @@ def take(
         if rate <= 0:
             raise ZocaloNbError(f"rate must be positive, not {rate}", hint="e.g. rate=10 (per s)")
         batch = 1
-    bar = _bar(sum(map(len, wanted.values())), verb) if progress else None
+    total = sum(len(ids) if ids is not None else _depth(transport, q) for q, ids in wanted.items())
+    bar = _bar(total, verb) if progress else None
     done: list[str] = []
     for dlq_name, ids in wanted.items():
         dlq = transport.sibling()
@@ -160,8 +164,8 @@ def take(
             dlq.close()  # what was not taken goes back, untouched
     if bar is not None:
         bar.close()
-    missing = sum(map(len, wanted.values())) - len(done)
-    if missing:
+    missing = sum(len(ids) for ids in wanted.values() if ids is not None) - len(done)
+    if missing > 0 and all(ids is not None for ids in wanted.values()):
         log.warning("%d selected dead letter(s) were no longer there", missing)
     return done
 
@@ -169,7 +173,7 @@ def take(
 def _take_from(
     dlq: Transport,
     name: str,
-    ids: set[str],
+    ids: set[str] | None,
     act: Callable[[Transport, list[DeadLetter], str], None],
     batch: int,
     rate: float | None,
@@ -178,18 +182,22 @@ def _take_from(
     inbox: queue_module.Queue[Message] = queue_module.Queue()
     depth = dlq.statistics(name).depth
     dlq.subscribe(name, inbox.put, ack="client", prefetch=depth + 100)
-    left, done, ready = set(ids), [], []
-    while left:
+    everything = ids is None
+    left: set[str] = set(ids or ())
+    done: list[str] = []
+    ready: list[DeadLetter] = []
+    while everything or left:
         try:
             message = inbox.get(timeout=IDLE)
         except queue_module.Empty:
             break
         letter = DeadLetter.from_message(message)
-        if letter.message_id not in left:
-            continue  # not selected: handed back when the connection closes
-        left.discard(letter.message_id)
+        if not everything:
+            if letter.message_id not in left:
+                continue  # not selected: handed back when the connection closes
+            left.discard(letter.message_id)
         ready.append(letter)
-        if len(ready) >= batch or not left:
+        if len(ready) >= batch or (not everything and not left) or inbox.empty():
             done += _commit(dlq, ready, act, bar)
             ready = []
             if rate is not None:
@@ -215,12 +223,12 @@ def _commit(
     return [letter.message_id for letter in letters]
 
 
-def _wanted(transport: Transport, rows: Selection) -> dict[str, set[str]]:
+def _wanted(transport: Transport, rows: Selection) -> dict[str, set[str] | None]:
     """{DLQ name: message ids} for the selection (everything in the namespace's DLQs when
     ``rows`` is None)."""
-    if rows is None:
-        letters: Iterable[Any] = dead_letters(transport)
-    elif isinstance(rows, pd.DataFrame):
+    if rows is None:  # everything: no need to browse first
+        return {name: EVERYTHING for name in _dlq_names(transport)}
+    if isinstance(rows, pd.DataFrame):
         missing = {"queue", "message_id"} - set(rows.columns)
         if missing:
             raise ZocaloNbError(
@@ -233,15 +241,21 @@ def _wanted(transport: Transport, rows: Selection) -> dict[str, set[str]]:
         ]
     else:
         letters = list(rows)
-    wanted: dict[str, set[str]] = {}
+    wanted: dict[str, set[str] | None] = {}
     for letter in letters:
         if not letter.queue:
             raise ZocaloNbError(
                 f"dead letter {letter.message_id} comes from {letter.source}, not from a DLQ",
                 hint="reinject files with reinject_files(...)",
             )
-        wanted.setdefault(str(letter.queue), set()).add(letter.message_id)
+        ids = wanted.setdefault(str(letter.queue), set())
+        assert ids is not None
+        ids.add(letter.message_id)
     return wanted
+
+
+def _depth(transport: Transport, queue: str) -> int:
+    return transport.statistics(queue).depth
 
 
 def _dlq_names(transport: Transport) -> list[str]:

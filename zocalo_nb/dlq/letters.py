@@ -13,6 +13,9 @@ from zocalo_nb.monitor.frames import SUMMARY_CHARS
 from zocalo_nb.service.processing import DEAD_LETTERED_AT
 from zocalo_nb.transport import Message
 
+#: The reason shown for dead letters without ours (an upstream service nacked them, or the
+#: broker gave up redelivering them).
+BROKER_REASON = "rejected by its consumer (nack), dead-lettered by the broker"
 COLUMNS = (
     "queue",
     "destination",
@@ -116,7 +119,7 @@ class DeadLetter:
             "service": h.get("zocalo-nb-service"),
             "error_type": h.get("zocalo-nb-error-type"),
             "error": h.get("zocalo-nb-error") or h.get("dlqDeliveryFailureCause"),
-            "reason": h.get("zocalo-nb-reason"),
+            "reason": h.get("zocalo-nb-reason") or BROKER_REASON,
             "attempts": int(h["zocalo-nb-attempts"]) if h.get("zocalo-nb-attempts") else None,
             "payload": summary[:SUMMARY_CHARS],
             "message_id": self.message_id,
