@@ -142,12 +142,12 @@ def test_an_interrupted_purge_on_memory_is_finished_by_running_it_again(tmp_path
     original = dlq.files.export
     calls = 0
 
-    def failing(letter: dlq.DeadLetter, location: object) -> Path:
+    def failing(letter: dlq.DeadLetter, location: object, sync: bool = True) -> Path:
         nonlocal calls
         calls += 1
         if calls == 120:
             raise OSError("disk full")
-        return original(letter, location)  # type: ignore[arg-type]
+        return original(letter, location, sync=sync)  # type: ignore[arg-type]
 
     dlq.files.export = failing  # type: ignore[assignment]
     try:

@@ -97,7 +97,9 @@ def purge(
     written: list[Path] = []
 
     def export(dlq: Transport, letters: list[DeadLetter], tx: str) -> None:
-        written.extend(files.export(letter, location) for letter in letters)
+        paths = [files.export(letter, location, sync=False) for letter in letters]
+        os.sync()  # on disk before the transaction removes them from the broker
+        written.extend(paths)
 
     take(transport, rows, export, rate=rate, batch=batch, progress=progress, verb="purge")
     return written
@@ -111,6 +113,7 @@ def reinject_files(
     wait: float | None = None,
     payload: Edit = None,
     parameters: Mapping[str, Any] | None = None,
+    batch: int = 50,
 ) -> list[Path]:
     """Send the messages in dead-letter files (ours or upstream's; folders and purge output
     lines accepted) to their original destinations; ``remove`` deletes each file once the
@@ -119,19 +122,24 @@ def reinject_files(
     A file's message is sent at least once: if the process dies between the broker's
     confirmation and the file's removal, running again sends it again (with the same
     ``zocalo-nb-id``, so receivers can tell)."""
-    sent = []
-    for n, path in enumerate(files.find(paths)):
-        if n and wait:
+    sent: list[Path] = []
+    found = list(files.find(paths))
+    size = 1 if wait else batch
+    for start in range(0, len(found), size):
+        if start and wait:
             time.sleep(wait)
-        letter = files.read(path)
-        destination = _destination(letter)
-        send = transport.send if destination.startswith("/queue/") else transport.broadcast
+        chunk = found[start : start + size]
+        letters = [files.read(path) for path in chunk]
         with transport.transaction(confirm=True) as tx:
-            body = edited_body(letter, payload, parameters)
-            send(destination, body, headers=files.reinject_headers(letter), transaction=tx)
+            for letter in letters:
+                destination = _destination(letter)
+                send = transport.send if destination.startswith("/queue/") else transport.broadcast
+                body = edited_body(letter, payload, parameters)
+                send(destination, body, headers=files.reinject_headers(letter), transaction=tx)
         if remove:
-            path.unlink()
-        sent.append(path)
+            for path in chunk:
+                path.unlink()
+        sent += chunk
     return sent
 
 
@@ -181,23 +189,30 @@ def _take_from(
 ) -> list[str]:
     inbox: queue_module.Queue[Message] = queue_module.Queue()
     depth = dlq.statistics(name).depth
-    dlq.subscribe(name, inbox.put, ack="client", prefetch=depth + 100)
     everything = ids is None
+    # Taking every message in order, an ack may cover the ones before it (cheaper commits
+    # on ActiveMQ); a selection skips some, so its acks are one by one.
+    mode: Any = "cumulative" if everything else "client"
+    dlq.subscribe(name, inbox.put, ack=mode, prefetch=depth + 100)
     left: set[str] = set(ids or ())
     done: list[str] = []
     ready: list[DeadLetter] = []
-    while everything or left:
+    taken = 0
+    # Everything: the messages there when we started (later ones wait for the next run).
+    while (everything and taken < depth) or left:
         try:
             message = inbox.get(timeout=IDLE)
         except queue_module.Empty:
             break
+        taken += 1
         letter = DeadLetter.from_message(message)
         if not everything:
             if letter.message_id not in left:
                 continue  # not selected: handed back when the connection closes
             left.discard(letter.message_id)
         ready.append(letter)
-        if len(ready) >= batch or (not everything and not left) or inbox.empty():
+        finished = taken >= depth if everything else not left
+        if len(ready) >= batch or finished or inbox.empty():
             done += _commit(dlq, ready, act, bar)
             ready = []
             if rate is not None:

@@ -48,8 +48,9 @@ def file_path(letter: DeadLetter, location: str | os.PathLike[str]) -> Path:
     return Path(location, time.strftime("%Y-%m-%d", local), name)
 
 
-def export(letter: DeadLetter, location: str | os.PathLike[str]) -> Path:
-    """Write ``letter`` in upstream's format (atomically, synced to disk); returns the path."""
+def export(letter: DeadLetter, location: str | os.PathLike[str], *, sync: bool = True) -> Path:
+    """Write ``letter`` in upstream's format (atomically; synced to disk unless ``sync`` is
+    False, for callers that sync a batch at once); returns the path."""
     path = file_path(letter, location)
     path.parent.mkdir(parents=True, exist_ok=True)
     content = {
@@ -61,7 +62,8 @@ def export(letter: DeadLetter, location: str | os.PathLike[str]) -> Path:
     with partial.open("w") as handle:
         json.dump(content, handle, indent=2, sort_keys=True)
         handle.flush()
-        os.fsync(handle.fileno())
+        if sync:
+            os.fsync(handle.fileno())
     os.replace(partial, path)
     return path
 
