@@ -1,7 +1,8 @@
 """``zocalo-nb demo``: the project's main job, end to end on the embedded default.
 
-For now it loads, validates and lints every example recipe and renders each to SVG in an
-output folder it names.
+Validates and draws every example recipe, then runs the pipeline of :mod:`zocalo_nb.demo`
+(dispatcher, services, a command job, a notebook job, a failing step, its rerun) on the
+embedded broker, or on ``--broker stomp://...``, writing everything to the folder it names.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ def add_commands(commands: Any) -> None:
     )
     demo.add_argument(
         "-o", "--output", default="out/demo", help="folder for results (default: out/demo)"
+    )
+    demo.add_argument(
+        "--notebooks", default="notebooks/jobs", help="job notebooks (default: notebooks/jobs)"
+    )
+    demo.add_argument("--broker", help="run against this broker instead of memory://")
+    demo.add_argument(
+        "--recipes-only", action="store_true", help="only validate and draw the recipes"
     )
     demo.set_defaults(run=run_demo)
 
@@ -59,4 +67,17 @@ def run_demo(args: argparse.Namespace) -> int:
         for warning in warnings:
             print(f"    {warning}")
     print(f"\n{len(files) - failed} of {len(files)} recipes valid; graphs in {output.resolve()}")
-    return ExitCode.FAILED if failed else ExitCode.OK
+    if failed:
+        return ExitCode.FAILED
+    if args.recipes_only:
+        return ExitCode.OK
+    from zocalo_nb import demo
+
+    print("\n== the pipeline ==")
+    completed = demo.run(
+        output / "pipeline",
+        recipes=source,
+        notebooks=Path(args.notebooks),
+        broker=args.broker,
+    )
+    return ExitCode.OK if completed else ExitCode.FAILED

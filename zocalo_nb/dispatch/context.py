@@ -155,21 +155,32 @@ class StepContext(MessageContext):
         """Send ``payload`` on the plain outputs; returns how many steps it went to."""
         return self.send_to(PLAIN, payload, delay=delay)
 
-    def send_to(self, channel: str, payload: Any, *, delay: float | None = None) -> int:
+    def send_to(
+        self, channel: str, payload: Any, *, delay: float | None = None, optional: bool = False
+    ) -> int:
         """Send ``payload`` to the steps wired to ``channel`` (``""`` for plain outputs).
 
         Upstream semantics: a step with plain outputs ignores named channels, a step with
-        named outputs ignores plain sends. Either way the unwired send is recorded.
+        named outputs ignores plain sends. Either way the unwired send is recorded, unless
+        ``optional`` (channels a recipe may leave unwired, such as a wrapper's ``starting``).
         """
         targets = self.step.outputs().get(channel, ())
         if not targets:
-            self._unwired(channel)
+            if optional:
+                log.debug(
+                    "run %s step %s: optional channel %r not wired",
+                    self.run_id,
+                    self.step_id,
+                    channel,
+                )
+            else:
+                self._unwired(channel)
             return 0
         for target in targets:
             self._to_step(target, payload, path=(*self.message.path, self.step_id), delay=delay)
         return len(targets)
 
-    def send_now(self, channel: str, payload: Any) -> int:
+    def send_now(self, channel: str, payload: Any, *, optional: bool = False) -> int:
         """Send progress on ``channel`` at once, outside the transaction of this message.
 
         For reports a long job makes while it runs (``starting``, ``updates``): they reach
@@ -178,9 +189,9 @@ class StepContext(MessageContext):
         ``zocalo-nb wrap``), this is :meth:`send_to`.
         """
         if self.transport is None:
-            return self.send_to(channel, payload)
+            return self.send_to(channel, payload, optional=optional)
         before = len(self.outbox)
-        sent = self.send_to(channel, payload)
+        sent = self.send_to(channel, payload, optional=optional)
         now, self.outbox[before:] = self.outbox[before:], []
         for out in now:
             deliver(self.transport, out)

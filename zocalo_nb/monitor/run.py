@@ -108,7 +108,8 @@ class RunView:
             rows.append(
                 {
                     "step": step,
-                    "queue": (step_def.queue if step_def else None) or last.get("queue"),
+                    "queue": (step_def.queue or step_def.topic if step_def else None)
+                    or last.get("queue"),
                     "state": value.value,
                     "sent": state.sends[step],
                     "finished": state.done[step],

@@ -27,6 +27,7 @@ class RunState:
     dead: set[int] = field(default_factory=set)
     failed: set[int] = field(default_factory=set)
     submitted: Record | None = None
+    broadcast: set[int] = field(default_factory=set)  # topic-only steps: done once sent
 
     @property
     def started(self) -> bool:
@@ -76,6 +77,10 @@ def run_state(events: Sequence[Record], recipe: Recipe | None = None) -> RunStat
     elif state.recipe is not None:
         for step, _payload in state.recipe.start:
             state.sends[step] += 1
+    if state.recipe is not None:  # topic-only steps: broadcast, nobody acknowledges them
+        for step_id, step_def in state.recipe.steps.items():
+            if step_def.topic and not step_def.queue:
+                state.broadcast.add(step_id)
     for record in events:
         kind, step_value = record.get("state"), record.get("step")
         if not isinstance(step_value, int):
@@ -91,6 +96,8 @@ def run_state(events: Sequence[Record], recipe: Recipe | None = None) -> RunStat
             for target in record.get("sent_to") or ():
                 if isinstance(target, int):
                     state.sends[target] += 1
+                    if target in state.broadcast:
+                        state.done[target] += 1
         elif kind == "failed":
             state.failed.add(step)
         if state.recipe is None:  # not knowing the start: each step seen was sent work

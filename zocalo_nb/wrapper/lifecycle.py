@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 STATUS_INTERVAL = 3.0
 #: Channels reported while the job runs, sent at once rather than with the outcome.
 PROGRESS_CHANNELS = ("starting", "updates")
+#: Lifecycle channels a recipe may leave unwired without it being worth a warning.
+OPTIONAL_CHANNELS = frozenset(
+    {"starting", "updates", "completed", "result-individual-file", "result-all-files"}
+)
 Emit = Callable[[str, Any], None]
 
 
@@ -98,10 +102,11 @@ def run_job(
     """
 
     def to_recipe(channel: str, payload: Any) -> None:
+        optional = channel in OPTIONAL_CHANNELS
         if channel in PROGRESS_CHANNELS:
-            ctx.send_now(channel, payload)
+            ctx.send_now(channel, payload, optional=optional)
         else:
-            ctx.send_to(channel, payload)
+            ctx.send_to(channel, payload, optional=optional)
 
     send: Emit = emit or to_recipe
     task = f"{wrapper.name} (run {ctx.run_id}, step {ctx.step_id})"

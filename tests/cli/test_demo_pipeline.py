@@ -1,0 +1,50 @@
+"""The README's first command: the whole demo, on memory:// and on ActiveMQ."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from zocalo_nb.cli import main
+
+
+def run_demo(tmp_path: Path, *extra: str) -> None:
+    args = ["demo", "--recipes", str(ROOT / "recipes"), "-o", str(tmp_path)]
+    assert main([*args, "--notebooks", str(ROOT / "notebooks" / "jobs"), *extra]) == 0
+
+
+def check_outputs(folder: Path, out: str) -> None:
+    assert "finished; 4 succeeded, 1 dead-lettered, 1 skipped" in out
+    assert "threshold '{threshold}' is not a number" in out  # the dead-letter table
+    assert "rerun of step 4" in out and "finished; 4 skipped, 2 succeeded" in out
+    for name in ("run-graph.svg", "rerun-graph.svg", "run-events.csv", "rerun-summary.csv",
+                 "dead-letters.csv", "history.sqlite"):  # fmt: skip
+        assert (folder / name).exists(), name
+    with (folder / "rerun-summary.csv").open() as handle:
+        states = {row["step"]: row["state"] for row in csv.DictReader(handle)}
+    assert states["4"] == states["5"] == "succeeded" and states["1"] == "skipped"
+    (notebook,) = folder.glob("notebooks/*/step3-radial_profile.ipynb")
+    cells = json.loads(notebook.read_text())["cells"]
+    assert any(c.get("outputs") for c in cells if c["cell_type"] == "code")
+    assert f"all written to {folder.resolve()}" in out
+
+
+def test_the_demo_runs_the_pipeline_on_the_embedded_broker(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_demo(tmp_path)
+    check_outputs(tmp_path / "pipeline", capsys.readouterr().out)
+
+
+@pytest.mark.activemq
+def test_the_demo_runs_the_same_on_activemq(
+    activemq_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_demo(tmp_path, "--broker", activemq_url)
+    out = capsys.readouterr().out
+    assert "stomp://zocalo:***@127.0.0.1" in out
+    check_outputs(tmp_path / "pipeline", out)

@@ -1,0 +1,144 @@
+"""The end-to-end demo (``zocalo-nb demo``): a realistic pipeline on the embedded broker.
+
+A run is submitted by name through the dispatcher: spot finding (a Python service), a
+command-line job, a notebook job, then indexing, which fails because the run was submitted
+without its ``threshold`` parameter. The demo shows the progress, the run summary and the
+dead-letter table, reruns only the failed step with the parameter fixed, and writes the
+graphs (SVG), the run's DataFrames (CSV), the history (SQLite) and the executed notebook to
+the output folder it names. ``--broker stomp://...`` runs the same against ActiveMQ.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from zocalo_nb import dlq
+from zocalo_nb.config import Settings
+from zocalo_nb.dispatch import StepContext
+from zocalo_nb.monitor import History, RunView, Tracker, submit
+from zocalo_nb.notebook.wrapper import notebook_service
+from zocalo_nb.service import Service, ServiceRunner
+from zocalo_nb.service.dispatcher import Dispatcher
+from zocalo_nb.states import StepState
+from zocalo_nb.transport import MemoryBroker, Transport, connect
+from zocalo_nb.wrapper import wrapper_service
+
+RECIPE = "demo-pipeline"
+DEAD_COLUMNS = ["run", "step", "service", "error_type", "error", "attempts"]
+
+
+def spotfinding(ctx: StepContext, payload: Any) -> None:
+    image = str(ctx.parameters["image"])
+    ctx.send({"image": image, "spots": 100 + len(image)})
+
+
+def indexing(ctx: StepContext, payload: Any) -> None:
+    threshold = ctx.parameters.get("threshold")
+    try:
+        value = float(threshold)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold {threshold!r} is not a number") from None
+    ctx.send({"indexed": True, "threshold": value, "ring_radius_px": payload.get("ring_radius_px")})
+
+
+def services(recipes: Path, notebooks: Path, output: Path, results: list[Any]) -> list[Service]:
+    def store(ctx: StepContext, payload: Any) -> None:
+        results.append(payload)
+
+    return [
+        Dispatcher(recipes).service(),
+        Service("spotfinding", spotfinding, queues=("demo.spotfinding",)),
+        wrapper_service("command", ("demo.jobs",)),
+        notebook_service(
+            queues=("demo.notebooks",),
+            directories=(notebooks,),
+            output_dir=output / "notebooks",
+            kernels=1,
+        ),
+        Service("indexing", indexing, queues=("demo.indexing",), max_attempts=2, backoff=0.2),
+        Service("results", store, queues=("demo.results",)),
+    ]
+
+
+def run(
+    output: Path,
+    *,
+    recipes: Path = Path("recipes"),
+    notebooks: Path = Path("notebooks/jobs"),
+    broker: str | None = None,
+    say: Callable[[str], None] = print,
+) -> bool:
+    """Run the demo; returns True when the rerun completed the pipeline."""
+    output.mkdir(parents=True, exist_ok=True)
+    memory = MemoryBroker(redelivery_delay=0.2) if broker is None else None
+    settings = (
+        Settings(prefix="test", source="demo")
+        if broker is None
+        else Settings.build(broker, prefix=f"test-demo-{uuid.uuid4().hex[:6]}")
+    )
+    say(f"broker: {settings.redacted_url()}   output: {output.resolve()}")
+    transport = connect(settings, broker=memory)
+    history = History(str(output / "history.sqlite"))
+    tracker = Tracker(history)
+    results: list[Any] = []
+    workers = services(recipes, notebooks, output, results)
+    say("starting services: dispatcher, spotfinding, command jobs, notebook runner, ...")
+    with (
+        ServiceRunner([tracker.service()], settings, broker=memory),
+        ServiceRunner(workers, settings, broker=memory, workers=2),
+    ):
+        parameters = {
+            "image": "/dls/i04/data/2026/cm12345-1/lysozyme_0001.cbf",
+            "ispyb_dcid": 1234,
+            "python": sys.executable,
+            "workdir": str(output / "jobs"),
+        }
+        run = submit(RECIPE, parameters, transport=transport)
+        say(f"\nsubmitted {RECIPE} as run {run.id} (through the dispatcher)")
+        run.wait(120)
+        ok = _report(run, transport, output, "run", say)
+        dead = dlq.frame(transport)
+        say("\ndead letters:")
+        say(dead[DEAD_COLUMNS].to_string(index=False) if not dead.empty else "  (none)")
+        dead.drop(columns=["headers", "body"]).to_csv(output / "dead-letters.csv", index=False)
+        say("\nfixing the cause: rerunning only step 4 with threshold=3 ...")
+        rerun = run.rerun(4, parameters={"threshold": 3})
+        rerun.wait(60)
+        ok = _report(rerun, transport, output, "rerun", say)
+        done = rerun.state().get(5) == StepState.SUCCEEDED
+    tracker_note = f"{len(history.events())} events in {history.redacted_url}"
+    notebook = _copy_notebook(output)
+    say(f"\nresults stored: {results[-1] if results else 'none'}")
+    say(f"history: {tracker_note}")
+    if notebook:
+        say(f"executed notebook: {notebook}")
+    transport.close()
+    if memory is not None:
+        memory.close()
+    say(f"\nall written to {output.resolve()}")
+    return ok and done
+
+
+def _report(run: RunView, transport: Transport, output: Path, name: str, say: Any) -> bool:
+    summary = run.summary()
+    say(f"\n{run!r}")
+    say(summary[["step", "queue", "state", "attempts", "seconds", "error"]].to_string(index=False))
+    explanation = run.explain()
+    if explanation:
+        say(str(explanation))
+    summary.to_csv(output / f"{name}-summary.csv", index=False)
+    run.events().drop(columns=["payload"]).to_csv(output / f"{name}-events.csv", index=False)
+    suffix = ".svg" if shutil.which("dot") else ".dot"
+    path = run.graph().render(output / f"{name}-graph{suffix}")
+    say(f"graph: {path}")
+    return run.finished
+
+
+def _copy_notebook(output: Path) -> Path | None:
+    found = sorted((output / "notebooks").rglob("*.ipynb"))
+    return found[-1] if found else None
