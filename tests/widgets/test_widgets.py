@@ -1,0 +1,128 @@
+"""Widgets in pytest: values, clicks, and what the browser would receive (widget state)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.brokers import eventually
+from tests.dlq.test_dlq import Pipeline, recipe
+from tests.service.helpers import pipeline, step_one, step_two
+from zocalo_nb.monitor import submit
+from zocalo_nb.service import Service, ServiceRunner
+from zocalo_nb.transport import MemoryBroker
+from zocalo_nb.widgets import DeadLetterBrowser, RecipeEditor, RunMonitor, ServicesPanel
+
+
+@pytest.fixture
+def broker() -> Any:
+    b = MemoryBroker(redelivery_delay=0.1)
+    yield b
+    b.close()
+
+
+def services() -> list[Service]:
+    return [
+        Service("one", step_one, queues=("pipe.a",)),
+        Service("two", step_two, queues=("pipe.b",)),
+        Service("end", lambda ctx, p: None, queues=("pipe.end",)),
+    ]
+
+
+def test_the_recipe_editor_builds_validates_saves_loads_and_submits(
+    broker: MemoryBroker, tmp_path: Path
+) -> None:
+    transport = broker.connect()
+    editor = RecipeEditor(transport=transport)
+    assert editor.steps.options == () and editor.recipe is None
+    editor.queue.value, editor.outputs.value = "pipe.a", "[2]"
+    editor.add.click()
+    assert "step 1" in editor.messages.value and "2" in editor.messages.value  # no step 2 yet
+    editor.queue.value, editor.outputs.value = "pipe.b", "[3]"
+    editor.add.click()
+    editor.queue.value, editor.outputs.value = "pipe.end", ""
+    editor.parameters.value = '{"dcid": "{dcid}"}'
+    editor.add.click()
+    assert [label for label, _ in editor.steps.options] == ["1: pipe.a", "2: pipe.b", "3: pipe.end"]
+    assert "valid: 3 steps" in editor.messages.value
+    assert "<svg" in editor.graph.get_state()["value"]  # what the browser receives
+    # bad JSON is reported, not raised
+    editor.parameters.value = "{oops"
+    editor.apply.click()
+    assert "not valid JSON" in editor.messages.value
+    # selecting a step shows it in the form
+    editor.steps.value = 1
+    assert editor.queue.value == "pipe.a" and editor.outputs.value == "[2]"
+    path = tmp_path / "mine.json"
+    editor.path.value = str(path)
+    editor.save.click()
+    assert json.loads(path.read_text())["3"]["parameters"] == {"dcid": "{dcid}"}
+    again = RecipeEditor()
+    again.path.value = str(path)
+    again.load.click()
+    assert again.data == editor.data and "loaded" in again.messages.value
+    editor.submit_parameters.value = '{"dcid": 7}'
+    with ServiceRunner(services(), broker=broker):
+        editor.submit.click()
+        run = editor.last_run
+        assert run is not None and run.id in editor.messages.value
+        run.wait(10, progress=False)
+        assert run.finished
+    editor.steps.value = 2
+    editor.remove.click()
+    assert "step 1" in editor.messages.value  # step 1 now points at a missing step
+
+
+def test_the_run_monitor_follows_a_run_to_the_end(broker: MemoryBroker) -> None:
+    transport = broker.connect()
+    with ServiceRunner(services(), broker=broker):
+        run = submit(pipeline(), transport=transport)
+        monitor = RunMonitor(run, interval=0.05)
+        assert eventually(lambda: not monitor.running, timeout=10)
+    assert monitor.progress.value == monitor.progress.max == 3
+    assert monitor.progress.bar_style == "success"
+    assert "<svg" in monitor.graph.value and "succeeded" in monitor.events.value
+    assert "finished" in monitor.title.value
+
+
+def test_the_dead_letter_browser_groups_and_reinjects_after_confirmation(
+    broker: MemoryBroker, tmp_path: Path
+) -> None:
+    transport = broker.connect()
+    work = Pipeline()
+    with ServiceRunner(work.services(), broker=broker):
+        runs = [submit(recipe(n), transport=transport) for n in (1, 3, 4)]
+        for run in runs:
+            run.wait(10, progress=False)
+        browser = DeadLetterBrowser(transport, location=str(tmp_path))
+        assert len(browser.rows.options) == 2
+        browser.group.value = "error_type"
+        assert "KeyError" in browser.table.value and ">2<" in browser.table.value
+        browser.reinject.button.click()
+        assert "select dead letters first" not in browser.status.value  # armed, not acted
+        assert browser.reinject.button.description == "Really reinject?"
+        browser.reinject.button.click()
+        assert "select dead letters first" in browser.status.value
+        browser.rows.value = (0,)
+        browser.parameters.value = '{"threshold": 1}'
+        browser.reinject.button.click()
+        browser.reinject.button.click()
+        assert "1 dead letter(s) reinjected" in browser.status.value
+        assert eventually(lambda: len(work.arrived) == 2, timeout=10)
+        assert len(browser.rows.options) == 1
+        browser.rows.value = (0,)
+        browser.purge.button.click()
+        browser.purge.button.click()
+        assert "purged" in browser.status.value and len(list(tmp_path.rglob("msg-*"))) == 1
+        assert browser.rows.options == ()
+
+
+def test_the_services_panel_lists_services_and_queues(broker: MemoryBroker) -> None:
+    transport = broker.connect()
+    panel = ServicesPanel(transport, queues=["pipe.a"])
+    with ServiceRunner(services(), broker=broker, status_interval=0.2):
+        assert eventually(lambda: (panel.refresh(), "one+two+end" in panel.services.value)[1])
+        assert "pipe.a" in panel.queues.value
