@@ -30,6 +30,8 @@ _LAZY = {
     "History": "zocalo_nb.monitor",
     "connect": "zocalo_nb.transport",
     "MemoryBroker": "zocalo_nb.transport",
+    "sandbox": "zocalo_nb.sandbox",
+    "Sandbox": "zocalo_nb.sandbox",
 }
 
 
@@ -59,5 +61,6 @@ __all__ = [
     "emit",
     "history",
     "run",
+    "sandbox",
     "submit",
 ]
