@@ -111,6 +111,12 @@ again = z.submit(b.build(), {"image": "x_0002.cbf"}, transport=t)
 RunMonitor(again)""", IGNORE),
         ("code", """again.wait(30, progress=False)
 again.finished""", []),
+        ("markdown", "The recipe editor submits too: press **Submit** and the run id appears.", []),
+        ("code", """from zocalo_nb.widgets import RecipeEditor
+
+editor = RecipeEditor(b.build(), transport=t)
+editor.submit_parameters.value = '{"image": "x_0003.cbf"}'
+editor""", IGNORE),
         ("code", "runner.stop()", []),
     ],
     "03-failed-jobs": [
