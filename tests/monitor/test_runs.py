@@ -161,3 +161,21 @@ def test_the_live_display_refreshes_until_the_run_finishes(site: Site) -> None:
     assert "<table" in shown[-1]["text/html"] and "finished" in shown[-1]["text/plain"]
     assert "queued" in shown[0]["text/html"] or "running" in shown[0]["text/html"]
     assert "succeeded" in shown[-1]["text/html"]
+
+
+def test_a_service_that_stopped_is_named_when_a_step_waits_for_it(site: Site) -> None:
+    transport = site.connect()
+    tap = Tap.for_transport(transport)
+    two = site.runner([Service("two", step_two, queues=("pipe.b",))]).start()
+    with site.runner([Service("one", step_one, queues=("pipe.a",)),
+                      Service("end", lambda ctx, p: None, queues=("pipe.end",))]):  # fmt: skip
+        first = z.submit(pipeline(), transport=transport)
+        first.wait(30, progress=False)
+        two.stop()
+        assert eventually(lambda: not tap.services().query("service == 'two'")["alive"].any())
+        second = z.submit(pipeline(), transport=transport)
+        assert eventually(lambda: second.state()[2] == StepState.QUEUED, timeout=10)
+        reasons = second.explain()
+    assert reasons.kinds() == ["no-consumer", "service-gone"]
+    assert "service two on" in reasons[1].message and "shut down" in reasons[1].message
+    assert "where a step waits" in reasons[1].message

@@ -116,7 +116,7 @@ def explain(run: RunView, state: RunState) -> Explanation:
                 )
             )
     if not state.finished:  # a finished run does not need its services any more
-        reasons += _silent_services(run, events)
+        reasons += _silent_services(run, state)
     if recipe is not None:
         for finding in recipe.lint({}):
             if "unresolved" in finding.message:
@@ -131,29 +131,47 @@ def explain(run: RunView, state: RunState) -> Explanation:
     return Explanation(run.id, state.finished, reasons)
 
 
-def _silent_services(run: RunView, events: list[dict[str, object]]) -> list[Reason]:
-    """Services that handled this run and have since stopped reporting their status."""
+def _silent_services(run: RunView, state: RunState) -> list[Reason]:
+    """Service processes that stopped reporting their status and that this run needs: those
+    that handled its steps, and those that consumed the queues its waiting steps wait in
+    (known from the events of any run the tap has seen)."""
     records = getattr(run.source, "status_records", None)
     if records is None:
         return []
     latest: dict[str, dict[str, object]] = {}
     for record in records():
         latest[str(record.get("host"))] = record
+    waiting = {
+        step.queue
+        for step_id, value in state.states().items()
+        if value == StepState.QUEUED
+        and state.recipe is not None
+        and (step := state.recipe.steps.get(step_id)) is not None
+        and step.queue
+    }
+    needed: dict[str, str] = {}  # host: why this run needs it
+    for event in run.source.event_records(None):
+        host = str(event.get("host") or "")
+        queue = str(event.get("queue") or "").removesuffix(".suspects")
+        if event.get("run") == run.id:
+            needed.setdefault(host, "it handled this run")
+        elif any(queue.endswith(f".{name}") or queue == f"/queue/{name}" for name in waiting):
+            needed.setdefault(host, f"it consumed {queue.split('/')[-1]}, where a step waits")
     reasons = []
     now = time.time()
-    for host in dict.fromkeys(str(e.get("host")) for e in events if e.get("host")):
+    for host, why_needed in needed.items():
         seen = latest.get(host)
         if seen is None:
             continue
         age = now - float(seen.get("received") or now)  # type: ignore[arg-type]
         ended = seen.get("status") in (ServiceStatus.END, ServiceStatus.SHUTDOWN)
         if ended or age > STATUS_EXPIRY:
-            why = "shut down" if ended else f"has not reported for {age:.0f} s"
+            gone = "shut down" if ended else f"has not reported for {age:.0f} s"
             reasons.append(
                 Reason(
                     "service-gone",
                     None,
-                    f"service {seen.get('service')} on {host} {why}",
+                    f"service {seen.get('service')} on {host} {gone} ({why_needed})",
                     "start it again; its unfinished messages wait in its queue",
                 )
             )

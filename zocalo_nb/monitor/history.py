@@ -298,9 +298,6 @@ class History:
             "environment": json.loads(m["environment"] or "{}"),
         }
 
-    def status_records(self) -> list[Record]:
-        return []
-
 
 def _run_row(event: Record) -> dict[str, Any]:
     return {
