@@ -51,7 +51,7 @@ def test_go_needs_something_and_a_real_broker(capsys: pytest.CaptureFixture[str]
     assert main(["go", "-r", "xia2-processing", "--broker", "memory://"]) == 1
     assert "needs a real broker" in capsys.readouterr().err
     assert main(["go", "-r", "nope", "--dry-run", "--recipes", str(ROOT / "recipes")]) == 1
-    assert "known recipes: fast-dp-delayed" in capsys.readouterr().err
+    assert "known recipes: " in (err := capsys.readouterr().err) and "fast-dp-delayed" in err
 
 
 def test_service_list_and_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
