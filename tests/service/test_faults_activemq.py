@@ -114,7 +114,13 @@ def test_kill_9_repeatedly_while_2000_runs_flow_loses_and_duplicates_nothing(
                 workers.start(step)
         found = outputs_per_run(end)
         assert kills >= 5  # each service process was killed -9 mid-run several times
-        assert set(found) == set(runs), f"{len(set(runs) - set(found))} runs lost"
+        if set(found) != set(runs):  # say where the missing ones are, for the next reader
+            where = {
+                q: transport.statistics(q).depth
+                for q in ("pipe.a", "pipe.b", "pipe.a.suspects", "pipe.b.suspects")
+            }
+            where |= {s.queue: s.depth for s in transport.dead_letter_queues()}
+            pytest.fail(f"{len(set(runs) - set(found))} runs lost; queue depths: {where}")
         duplicated = {run: ids for run, ids in found.items() if len(ids) > 1}
         assert not duplicated
         assert transport.browse(transport.dlq("pipe.a")) == []
