@@ -173,3 +173,14 @@ def test_a_rerun_outside_the_test_namespace_needs_a_flag(site: Site, tmp_path: P
     with pytest.raises(ZocaloNbError, match="namespace 'zocalo'") as caught:
         view.rerun(2)
     assert "allow_namespace=True" in caught.value.hint
+
+
+def test_reinjected_headers_follow_upstreams_rule_and_start_afresh() -> None:
+    upstream_drops = ("content-length", "destination", "expires", "message-id",
+                      "original-destination", "originalExpiration", "subscription",
+                      "timestamp", "redelivered")  # fmt: skip
+    headers = {name: "x" for name in upstream_drops}
+    headers |= {"zocalo-nb-id": "abc", "workflows-recipe": "True", "zocalo-nb-attempt": "3",
+                "zocalo-nb-reason": "failed", "zocalo-nb-error": "KeyError"}  # fmt: skip
+    kept = dlq.files.reinject_headers(dlq.DeadLetter("/queue/DLQ.x", headers, {}))
+    assert kept == {"zocalo-nb-id": "abc", "workflows-recipe": "True", "dlq-reinjected": "True"}

@@ -21,20 +21,9 @@ from pathlib import Path
 from zocalo_nb.dlq.letters import DeadLetter
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.service.processing import ATTEMPT, DLQ_HEADERS, REDELIVERIES
+from zocalo_nb.transport.message import BROKER_HEADERS
 
 _UNSAFE = re.compile(r"[^a-zA-Z0-9._-]+", re.UNICODE)
-#: Headers upstream's reinject drops (the broker sets them afresh).
-DROPPED_ON_REINJECT = (
-    "content-length",
-    "destination",
-    "expires",
-    "message-id",
-    "original-destination",
-    "originalExpiration",
-    "subscription",
-    "timestamp",
-    "redelivered",
-)
 
 
 def file_path(letter: DeadLetter, location: str | os.PathLike[str]) -> Path:
@@ -112,7 +101,8 @@ def reinject_headers(letter: DeadLetter) -> dict[str, str]:
     """The headers a reinjected message carries: upstream's rule (broker headers dropped,
     ``dlq-reinjected: True``), and our dead-letter notes and counters dropped, so it starts
     afresh."""
-    dropped = {*DROPPED_ON_REINJECT, *DLQ_HEADERS, ATTEMPT, REDELIVERIES}
+    # BROKER_HEADERS holds every header upstream's reinject drops, and more broker-owned ones
+    dropped = {*BROKER_HEADERS, *DLQ_HEADERS, ATTEMPT, REDELIVERIES}
     headers = {k: v for k, v in letter.headers.items() if k not in dropped}
     headers["dlq-reinjected"] = "True"
     return headers
