@@ -83,6 +83,8 @@ def test_failed_step_2_shows_in_the_dlq_frame_and_rerunning_it_completes_the_run
         assert set(dead["destination"].astype(str)) == {f"/queue/{site.prefix}.dq.two"}
         assert dead.groupby("error_type", observed=True).size().to_dict() == {"KeyError": 3}
         assert dlq.counts(transport) == {f"/queue/DLQ.{site.prefix}.dq.two": 3}
+        by_beamline = dead[dead["parameters"].map(lambda p: p.get("beamline") == "i04")]
+        assert len(by_beamline) == 3  # filter by a step parameter
         # fix the cause (a parameter) and rerun step 2 of each failed run
         reruns = [r.rerun(2, parameters={"threshold": 5}) for r in failed]
         for rerun in reruns:

@@ -44,7 +44,6 @@ def comparable(frame: pd.DataFrame) -> list[tuple[object, ...]]:
     ]
 
 
-@pytest.mark.parametrize("site", ["memory"], indirect=True)
 def test_the_tracker_records_runs_and_history_survives_its_restart(
     site: Site, database: tuple[str, str]
 ) -> None:

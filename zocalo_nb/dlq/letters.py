@@ -27,6 +27,7 @@ COLUMNS = (
     "error",
     "reason",
     "attempts",
+    "parameters",
     "payload",
     "message_id",
     "source",
@@ -103,6 +104,15 @@ class DeadLetter:
         return pointer if isinstance(pointer, int) else None
 
     @property
+    def parameters(self) -> dict[str, Any]:
+        """The failed step's parameters (of a recipe message), for filtering and fixing."""
+        body = self.recipe_message
+        recipe = body.get("recipe") if body else None
+        step = recipe.get(str(self.step)) if isinstance(recipe, Mapping) else None
+        found = step.get("parameters") if isinstance(step, Mapping) else None
+        return dict(found) if isinstance(found, Mapping) else {}
+
+    @property
     def payload(self) -> Any:
         body = self.recipe_message
         return body.get("payload") if body is not None else self.body
@@ -121,6 +131,7 @@ class DeadLetter:
             "error": h.get("zocalo-nb-error") or h.get("dlqDeliveryFailureCause"),
             "reason": h.get("zocalo-nb-reason") or BROKER_REASON,
             "attempts": int(h["zocalo-nb-attempts"]) if h.get("zocalo-nb-attempts") else None,
+            "parameters": self.parameters,
             "payload": summary[:SUMMARY_CHARS],
             "message_id": self.message_id,
             "source": self.source,
