@@ -66,3 +66,7 @@ def test_status_lists_services_and_queues(
     lines = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
     assert lines["waiting"][1:3] == ["1", "0"]  # depth 1, no consumers
     assert lines["elsewhere"][1:3] == ["0", "1"]
+    # without --queue: every queue of the namespace
+    assert main(["status", "--broker", activemq_url, "--prefix", prefix, "--wait", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert f"/queue/{prefix}.waiting" in out and f"/queue/{prefix}.elsewhere" in out

@@ -18,7 +18,9 @@ def add_commands(commands: Any) -> None:
     status.add_argument(
         "--wait", type=float, default=7.0, help="seconds to listen for service status (7)"
     )
-    status.add_argument("--queue", action="append", default=[], help="a queue to show (repeat)")
+    status.add_argument(
+        "--queue", action="append", default=[], help="a queue to show (repeat; default: all)"
+    )
     add_broker_options(status)
     status.set_defaults(run=run_status)
 
@@ -50,7 +52,7 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"listening to transient.status for {args.wait:g} s ...", flush=True)
         time.sleep(args.wait)
         services = tap.services()
-        queues = tap.queues(args.queue) if args.queue else None
+        queues = tap.queues(args.queue or None)  # default: every queue of the namespace
         tap.close()
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         if services.empty:
@@ -58,9 +60,8 @@ def run_status(args: argparse.Namespace) -> int:
         else:
             shown = services[["service", "host", "statustext", "alive", "age", "busy"]]
             print(shown.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-        if queues is not None:
-            print()
-            print(queues.to_string(index=False))
+        print()
+        print(queues.to_string(index=False) if len(queues) else "no queues in this namespace")
     return ExitCode.OK
 
 

@@ -156,8 +156,13 @@ class Tap:
 
     def queues(self, names: Iterable[str] | None = None) -> pd.DataFrame:
         """Depth, consumers and counters of ``names`` (default: the queues in the events
-        seen so far), with each one's ``DLQ.`` depth beside it."""
-        wanted = list(dict.fromkeys(names if names is not None else self._queues_seen()))
+        seen so far, else every queue of the namespace), with each one's ``DLQ.`` depth
+        beside it."""
+        if names is None:
+            names = self._queues_seen() or [
+                s.queue for s in self.transport.list_queues(self.transport.name(""))
+            ]
+        wanted = list(dict.fromkeys(names))
         stats: list[QueueStats] = []
         dead: dict[str, QueueStats] = {}
         for name in wanted:
