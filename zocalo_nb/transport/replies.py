@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import uuid
 from typing import Any
 
 from zocalo_nb.transport.base import QueueStats, TransportError
@@ -63,3 +64,37 @@ def queue_stats(queue: str, values: dict[str, Any]) -> QueueStats:
         int(values.get("enqueueCount", 0)),
         int(values.get("dequeueCount", 0)),
     )
+
+
+#: Asks ActiveMQ's statistics plugin to end its replies with an empty message.
+STATS_END = "ActiveMQ.Statistics.Destination.List.End.With.Null"
+
+
+class StatisticsRequest:
+    """One question to ActiveMQ's statistics plugin and its answers: a map message per
+    matching destination, then an empty one (so a queue that does not exist gets only that,
+    instead of no answer at all)."""
+
+    def __init__(self, destination: str) -> None:
+        self.reply_queue = f"zocalo-nb.stats.{uuid.uuid4().hex}"
+        self.destination = f"/queue/ActiveMQ.Statistics.Destination.{destination}"
+        self.headers = {"reply-to": f"/queue/{self.reply_queue}", STATS_END: "true"}
+        self.replies: list[dict[str, Any]] = []
+        self._arrived = threading.Event()
+        self._asked = destination
+
+    def collect(self, message: Any) -> None:
+        values = map_message(message.body)
+        if values:
+            self.replies.append(values)
+        else:  # the end marker: everything has arrived
+            self._arrived.set()
+
+    def wait(self, timeout: float) -> list[dict[str, Any]]:
+        if not self._arrived.wait(timeout):
+            raise TransportError(
+                f"no statistics for {self._asked} within {timeout:g} s",
+                hint="ActiveMQ needs the statisticsBrokerPlugin and the xstream/jettison "
+                "jars ('zocalo-nb broker start' sets both up)",
+            )
+        return self.replies

@@ -33,13 +33,11 @@ from zocalo_nb.transport.base import (
     TransportError,
 )
 from zocalo_nb.transport.message import Message, decode
-from zocalo_nb.transport.replies import Receipt, map_message, queue_stats
+from zocalo_nb.transport.replies import Receipt, StatisticsRequest, queue_stats
 
 log = logging.getLogger(__name__)
 
 
-#: Asks ActiveMQ's statistics plugin to end its replies with an empty message.
-STATS_END = "ActiveMQ.Statistics.Destination.List.End.With.Null"
 #: Our ack modes as STOMP ``ack`` headers.
 STOMP_ACK_MODES = {"client": "client-individual", "cumulative": "client", "auto": "auto"}
 
@@ -357,35 +355,13 @@ class StompTransport(Transport):
 
     def _statistics(self, destination: str, timeout: float) -> list[dict[str, Any]]:
         """The statistics plugin's replies for ``destination`` (a name or a wildcard)."""
-        reply = f"zocalo-nb.stats.{uuid.uuid4().hex}"
-        replies: list[dict[str, Any]] = []
-        arrived = threading.Event()
-
-        def collect(message: Message) -> None:
-            values = map_message(message.body)
-            if values:
-                replies.append(values)
-            else:  # the end marker: everything has arrived
-                arrived.set()
-
-        sub = self._subscribe_stats(reply, collect)
+        request = StatisticsRequest(destination)
+        sub = self._subscribe_stats(request.reply_queue, request.collect)
         try:
-            self._connection().send(
-                f"/queue/ActiveMQ.Statistics.Destination.{destination}",
-                "",
-                # an empty reply follows the statistics: a queue that does not exist gets
-                # only that one, instead of no answer at all
-                headers={"reply-to": f"/queue/{reply}", STATS_END: "true"},
-            )
-            if not arrived.wait(timeout):
-                raise TransportError(
-                    f"no statistics for {destination} within {timeout:g} s",
-                    hint="ActiveMQ needs the statisticsBrokerPlugin and the xstream/jettison "
-                    "jars ('zocalo-nb broker start' sets both up)",
-                )
+            self._connection().send(request.destination, "", headers=request.headers)
+            return request.wait(timeout)
         finally:
             self.unsubscribe(sub)
-        return replies
 
     def _subscribe_stats(self, reply: str, callback: Callback) -> Subscription:
         sub = Subscription(f"zocalo-nb-{next(self._ids)}", reply, "queue")
