@@ -384,3 +384,21 @@ def test_queues_are_listed_by_name_prefix_with_their_counters(harness: Harness) 
             == [(f"/queue/DLQ.{harness.prefix}.listed.a", 1)]
         )
     )
+
+
+def test_statistics_leave_no_reply_queues_behind_and_may_be_asked_from_threads(
+    harness: Harness,
+) -> None:
+    sender = harness.connect()
+    sender.send("asked", {"n": 1})
+    found: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: found.append(sender.statistics("asked").enqueued))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert found == [1, 1, 1, 1]
+    assert sender.list_queues("zocalo-nb.stats.") == []

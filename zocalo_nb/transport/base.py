@@ -23,7 +23,8 @@ from zocalo_nb.transport.message import MESSAGE_ID, Message, RawBody, encode, ne
 
 AckMode = Literal["auto", "client", "cumulative"]
 Callback = Callable[[Message], None]
-Kind = Literal["queue", "topic"]
+#: Destination kinds ("temp-queue": STOMP temporary queues, used inside the STOMP transport).
+Kind = Literal["queue", "topic", "temp-queue"]
 
 
 class TransportError(ZocaloNbError):

@@ -75,15 +75,21 @@ class StatisticsRequest:
     matching destination, then an empty one (so a queue that does not exist gets only that,
     instead of no answer at all)."""
 
-    def __init__(self, destination: str) -> None:
-        self.reply_queue = f"zocalo-nb.stats.{uuid.uuid4().hex}"
+    def __init__(self, destination: str, reply_queue: str) -> None:
+        self.id = uuid.uuid4().hex
         self.destination = f"/queue/ActiveMQ.Statistics.Destination.{destination}"
-        self.headers = {"reply-to": f"/queue/{self.reply_queue}", STATS_END: "true"}
+        self.headers = {
+            "reply-to": f"/temp-queue/{reply_queue}",
+            "correlation-id": self.id,  # replies carry it: late answers to others are ignored
+            STATS_END: "true",
+        }
         self.replies: list[dict[str, Any]] = []
         self._arrived = threading.Event()
         self._asked = destination
 
     def collect(self, message: Any) -> None:
+        if message.headers.get("correlation-id") != self.id:
+            return
         values = map_message(message.body)
         if values:
             self.replies.append(values)

@@ -59,6 +59,9 @@ class StompTransport(Transport):
         self._closing = False
         self._subs: dict[str, tuple[Subscription, Callback, dict[str, str]]] = {}
         self._browsers: dict[str, tuple[list[Message], threading.Event]] = {}
+        self._stats_lock = threading.Lock()
+        self._stats_reply: Subscription | None = None
+        self._stats_request: StatisticsRequest | None = None
         self._last_error = ""
         self._reconnector: threading.Thread | None = None
         self._reconnected = threading.Condition()
@@ -354,19 +357,31 @@ class StompTransport(Transport):
         return sorted(found, key=lambda s: s.queue)
 
     def _statistics(self, destination: str, timeout: float) -> list[dict[str, Any]]:
-        """The statistics plugin's replies for ``destination`` (a name or a wildcard)."""
-        request = StatisticsRequest(destination)
-        sub = self._subscribe_stats(request.reply_queue, request.collect)
-        try:
-            self._connection().send(request.destination, "", headers=request.headers)
-            return request.wait(timeout)
-        finally:
-            self.unsubscribe(sub)
+        """The statistics plugin's replies for ``destination`` (a name or a wildcard), on
+        one temporary reply queue per connection (gone with it), one question at a time."""
+        with self._stats_lock:
+            if self._stats_reply is None:
+                sub = Subscription(
+                    f"zocalo-nb-{next(self._ids)}",
+                    f"zocalo-nb.stats.{uuid.uuid4().hex}",
+                    "temp-queue",
+                )
+                headers = {"ack": "auto", "transformation": "jms-map-json"}
+                self._register(sub, self._stats_collect, headers)
+                self._stats_reply = sub
+            request = self._stats_request = StatisticsRequest(
+                destination, self._stats_reply.destination
+            )
+            try:
+                self._connection().send(request.destination, "", headers=request.headers)
+                return request.wait(timeout)
+            finally:
+                self._stats_request = None
 
-    def _subscribe_stats(self, reply: str, callback: Callback) -> Subscription:
-        sub = Subscription(f"zocalo-nb-{next(self._ids)}", reply, "queue")
-        self._register(sub, callback, {"ack": "auto", "transformation": "jms-map-json"})
-        return sub
+    def _stats_collect(self, message: Message) -> None:
+        request = self._stats_request
+        if request is not None:
+            request.collect(message)
 
     # -- receiving -------------------------------------------------------------------------
     def _on_message(self, headers: dict[str, str], body: str) -> None:
