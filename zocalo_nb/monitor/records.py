@@ -47,10 +47,6 @@ class RecordBuffer:
         with self._lock:
             return list(self._items)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
     def __len__(self) -> int:
         return len(self._items)
 

@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import pandas as pd
@@ -255,8 +255,3 @@ def _progress_bar(run_id: str) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=1, desc=f"run {run_id[:8]}", unit="step", leave=True)
-
-
-def states_in_order(events: Sequence[Record], step: int) -> list[str]:
-    """The event states of one step, oldest first (handy in tests and notebooks)."""
-    return [str(e.get("state")) for e in events if e.get("step") == step]

@@ -179,8 +179,3 @@ class Tap:
                 name = queue.removesuffix(".suspects")
                 seen[name[len(prefix) :] if name.startswith(prefix) else name] = None
         return list(seen)
-
-
-def tap_of(transport: Transport) -> Tap:
-    """Shorthand for :meth:`Tap.for_transport`."""
-    return Tap.for_transport(transport)
