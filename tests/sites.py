@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -26,14 +27,15 @@ class Site:
         )
         self.transports: list[Transport] = []
 
-    def settings(self) -> Settings:
+    def settings(self, prefix: str | None = None, prefetch: int | None = None) -> Settings:
         if self.broker is not None:
-            return Settings(prefix=self.prefix, source="test")
+            settings = Settings(prefix=prefix or self.prefix, source="test")
+            return settings if prefetch is None else replace(settings, prefetch=prefetch)
         assert self.url is not None
-        return Settings.build(self.url, prefix=self.prefix)
+        return Settings.build(self.url, prefix=prefix or self.prefix, prefetch=prefetch)
 
-    def connect(self) -> Transport:
-        transport = connect(self.settings(), broker=self.broker)
+    def connect(self, prefix: str | None = None, prefetch: int | None = None) -> Transport:
+        transport = connect(self.settings(prefix, prefetch), broker=self.broker)
         self.transports.append(transport)
         return transport
 

@@ -112,7 +112,7 @@ def run(
         ok = _report(rerun, transport, output, "rerun", say)
         done = rerun.state().get(5) == StepState.SUCCEEDED
     tracker_note = f"{len(history.events())} events in {history.redacted_url}"
-    notebook = _copy_notebook(output)
+    notebook = _executed_notebook(output)
     say(f"\nresults stored: {results[-1] if results else 'none'}")
     say(f"history: {tracker_note}")
     if notebook:
@@ -139,6 +139,6 @@ def _report(run: RunView, transport: Transport, output: Path, name: str, say: An
     return run.finished
 
 
-def _copy_notebook(output: Path) -> Path | None:
+def _executed_notebook(output: Path) -> Path | None:
     found = sorted((output / "notebooks").rglob("*.ipynb"))
     return found[-1] if found else None

@@ -23,7 +23,6 @@ from zocalo_nb.dispatch.events import EVENTS_TOPIC, submitted
 from zocalo_nb.dlq.actions import Edit, dead_letters, edited_body, take
 from zocalo_nb.dlq.letters import DeadLetter
 from zocalo_nb.errors import ZocaloNbError
-from zocalo_nb.recipe import Recipe
 from zocalo_nb.transport import Transport
 
 SAFE_NAMESPACE = "test"
@@ -72,36 +71,21 @@ def plan_rerun(
 ) -> RerunPlan:
     """Rebuild step ``step``'s input for a new attempt (see module docstring)."""
     letter = _dead_letter(transport, run_id, step) if transport is not None else None
-    if letter is not None:
-        body = edited_body(letter, payload, parameters)
-        original = RecipeMessage.from_body(body)
-        source = "dead letter"
-    elif history is not None:
-        original = history.input_message(run_id, step)
-        if payload is not None:
-            original = RecipeMessage(
-                original.recipe, step, payload, original.path, original.environment
-            )
-        if parameters:
-            data = original.recipe.to_dict()
-            entry = data[str(step)]
-            entry["parameters"] = {**(entry.get("parameters") or {}), **parameters}
-            original = RecipeMessage(
-                Recipe.from_dict(data),
-                step,
-                original.payload,
-                original.path,
-                original.environment,
-            )
-        source = "history"
-    else:
+    source = "dead letter"
+    if letter is None and history is not None:
+        recorded = history.input_message(run_id, step).to_body()
+        letter, source = DeadLetter("", {}, recorded, "history"), "history"
+    if letter is None:
         raise ZocaloNbError(
             f"step {step} of run {run_id} has no dead letter here and no history was given",
             hint="pass history=History(url) (the tracker records every step's input)",
         )
+    # the same edit as a reinjection: payload replaced, step parameters merged
+    original = RecipeMessage.from_body(edited_body(letter, payload, parameters))
     environment = {**original.environment, "ID": str(uuid.uuid4()), "rerun-of": run_id}
     message = RecipeMessage(original.recipe, step, original.payload, original.path, environment)
-    return RerunPlan(run_id, step, message, source, letter, dict(parameters or {}))
+    dead = letter if source == "dead letter" else None
+    return RerunPlan(run_id, step, message, source, dead, dict(parameters or {}))
 
 
 def send_rerun(plan: RerunPlan, transport: Transport, *, allow_namespace: bool = False) -> str:

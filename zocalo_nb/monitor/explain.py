@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
+from zocalo_nb.monitor.records import Record
 from zocalo_nb.monitor.runstate import RunState
 from zocalo_nb.service.status import STATUS_EXPIRY, ServiceStatus
 from zocalo_nb.states import StepState
@@ -59,9 +60,8 @@ class Explanation(list[Reason]):
         )
 
 
-def explain(run: RunView, state: RunState) -> Explanation:
-    """The reasons (see module docstring), most telling first."""
-    events = run.event_records()
+def explain(run: RunView, state: RunState, events: list[Record]) -> Explanation:
+    """The reasons (see module docstring), most telling first; ``events`` are the run's."""
     reasons: list[Reason] = []
     recipe = state.recipe
     for record in events:

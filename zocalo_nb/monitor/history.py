@@ -240,12 +240,9 @@ class History:
     def input_message(self, run: str, step: int) -> RecipeMessage:
         """The message step ``step`` of ``run`` received (its latest recorded delivery),
         rebuilt from the run's recipe and the step's recorded payload and path."""
-        events = [
-            e
-            for e in self.event_records(run)
-            if e.get("step") == step and "payload" in e and "path" in e
-        ]
-        opened = next((e for e in self.event_records(run, state="submitted")), None)
+        records = self.event_records(run)  # the run's submitted record comes with them
+        events = [e for e in records if e.get("step") == step and "payload" in e and "path" in e]
+        opened = next((e for e in records if e.get("state") == "submitted"), None)
         if not events or opened is None:
             raise ZocaloNbError(
                 f"no recorded input for step {step} of run {run}",

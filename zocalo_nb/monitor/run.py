@@ -68,8 +68,8 @@ class RunView:
     def event_records(self) -> list[Record]:
         return self.source.event_records(self.id)
 
-    def _state(self) -> RunState:
-        state = run_state(self.event_records(), self._recipe)
+    def _state(self, events: list[Record] | None = None) -> RunState:
+        state = run_state(self.event_records() if events is None else events, self._recipe)
         if self._recipe is None and state.recipe is not None:
             self._recipe = state.recipe
         return state
@@ -97,8 +97,8 @@ class RunView:
     def summary(self) -> pd.DataFrame:
         """One row per step: queue, state, deliveries sent and finished, attempts, the total
         time its handlers took, last service and host, last error."""
-        state = self._state()
         events = self.event_records()
+        state = self._state(events)
         rows = []
         for step, value in state.states().items():
             mine = [e for e in events if e.get("step") == step]
@@ -137,7 +137,8 @@ class RunView:
     def explain(self) -> Explanation:
         """Why nothing (more) happened: unwired channels, queues nobody consumes, dead
         letters, services that stopped reporting, parameters left unresolved."""
-        return explain(self, self._state())
+        events = self.event_records()
+        return explain(self, self._state(events), events)
 
     # -- waiting ---------------------------------------------------------------------------
     def wait(
