@@ -402,3 +402,63 @@ def test_statistics_leave_no_reply_queues_behind_and_may_be_asked_from_threads(
         thread.join(timeout=30)
     assert found == [1, 1, 1, 1]
     assert sender.list_queues("zocalo-nb.stats.") == []
+
+
+def _two_held(harness: Harness, name: str) -> tuple[object, object, Message, Message]:
+    """A worker with two cumulative subscriptions, each holding one message."""
+    sender, worker = harness.connect(), harness.connect()
+    first, second = Inbox(), Inbox()
+    worker.subscribe(f"{name}.a", first, ack="cumulative", prefetch=5)
+    worker.subscribe(f"{name}.b", second, ack="cumulative", prefetch=5)
+    sender.send(f"{name}.a", {"q": "a"})
+    sender.send(f"{name}.b", {"q": "b"})
+    return sender, worker, first.wait(1)[0], second.wait(1)[0]
+
+
+def test_a_commit_does_not_take_another_transactions_acks(harness: Harness) -> None:
+    # Two workers' transactions open at once on one connection: committing one must not
+    # commit the other's ack (ActiveMQ's STOMP layer keeps transacted acks per subscription).
+    sender, worker, held_a, held_b = _two_held(harness, "cross-commit")
+    tx_a = worker.begin()
+    worker.send("cross-commit.out", {"from": "a"}, transaction=tx_a)
+    worker.ack(held_a, transaction=tx_a)
+    with worker.transaction() as tx_b:
+        worker.send("cross-commit.out", {"from": "b"}, transaction=tx_b)
+        worker.ack(held_b, transaction=tx_b)
+    assert eventually(lambda: sender.statistics("cross-commit.b").depth == 0)
+    worker.close()  # the process dies before tx_a commits: its input must come back
+    assert eventually(lambda: sender.statistics("cross-commit.a").depth == 1)
+    time.sleep(0.3)
+    assert sender.statistics("cross-commit.a").depth == 1, "a's ack was committed by b"
+    assert [m.body for m in sender.browse("cross-commit.out")] == [{"from": "b"}]
+
+
+def test_an_abort_does_not_drop_another_transactions_acks(harness: Harness) -> None:
+    sender, worker, held_a, held_b = _two_held(harness, "cross-abort")
+    tx_a = worker.begin()
+    worker.send("cross-abort.out", {"from": "a"}, transaction=tx_a)
+    worker.ack(held_a, transaction=tx_a)
+    tx_b = worker.begin()
+    worker.ack(held_b, transaction=tx_b)
+    worker.abort(tx_b)  # must not drop a's ack
+    worker.commit(tx_a, confirm=True)
+    worker.close()
+    assert eventually(lambda: sender.statistics("cross-abort.b").depth == 1)
+    time.sleep(0.3)
+    assert sender.statistics("cross-abort.a").depth == 0, "b's abort dropped a's ack"
+    assert [m.body for m in sender.browse("cross-abort.out")] == [{"from": "a"}]
+
+
+def test_destinations_and_header_names_that_cannot_be_sent_fail_before_the_wire(
+    harness: Harness,
+) -> None:
+    sender = harness.connect()
+    for bad in ("/x", "/queue/", "//y", ""):
+        with pytest.raises(TransportError, match="destination"):
+            sender.send(bad, {"n": 1})
+    for bad_name in ("a:b", "x\ndestination", "nul\0", ""):
+        with pytest.raises(TransportError, match="header name"):
+            sender.send("fine", {"n": 1}, headers={bad_name: "v"})
+    with pytest.raises(TypeError):
+        sender.prepare("queue", "fine", {"a set": {1, 2}})
+    assert sender.browse("fine") == []

@@ -166,3 +166,53 @@ def test_tls_is_an_option_and_a_tls_handshake_with_a_plain_port_fails_fast(
     with pytest.raises(TransportError, match="cannot connect"):
         transport.connect()
     assert time.monotonic() - started < 10
+
+
+def test_a_wrong_password_is_reported_as_such_even_when_the_error_frame_is_slow(
+    activemq_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # stomp.py wakes the connecting thread before it hands the ERROR frame to listeners:
+    # the reason must not be lost in that race (it was reported as "connection refused").
+    from zocalo_nb.transport import stomp as ours
+
+    original = ours._Listener.on_error
+
+    def slow_on_error(self: Any, frame: Any) -> None:
+        time.sleep(0.3)
+        original(self, frame)
+
+    monkeypatch.setattr(ours._Listener, "on_error", slow_on_error)
+    with pytest.raises(TransportError, match="password is invalid"):
+        connect(Settings.build(activemq_url, password="wrong-for-sure"))
+
+
+def test_a_commit_the_broker_refuses_is_an_error_and_its_messages_come_back(
+    activemq_url: str,
+) -> None:
+    prefix = f"refused{uuid.uuid4().hex[:8]}"
+    sender = connect(Settings.build(activemq_url, prefix=prefix))
+    worker = connect(Settings.build(activemq_url, prefix=prefix))
+    assert isinstance(worker, StompTransport)
+    held: list[Message] = []
+    worker.subscribe("in", held.append, ack="cumulative", prefetch=5)
+    try:
+        sender.send("in", {"n": 1})
+        assert eventually(lambda: len(held) == 1)
+        # A transaction the broker never began: its COMMIT is answered with an ERROR frame.
+        tx = "tx-never-begun"
+        worker._tx_generation[tx] = worker._generation
+        worker.send("out", {"n": 1}, transaction=tx)
+        worker.ack(held[0], transaction=tx)
+        with pytest.raises(TransportError, match="did not confirm the commit"):
+            worker.commit(tx, confirm=True)
+        # Handed back (the connection starts afresh), never taken by a later ack.
+        assert eventually(lambda: len(held) == 2, timeout=15)
+        assert held[1].redelivered and held[1].message_id == held[0].message_id
+        assert worker.wait_connected(15)
+        with worker.transaction(confirm=True) as tx2:
+            worker.ack(held[1], transaction=tx2)
+        assert eventually(lambda: sender.statistics("in").depth == 0)
+        assert sender.browse("out") == []
+    finally:
+        worker.close()
+        sender.close()

@@ -80,7 +80,7 @@ class RecipeMessage:
         except RecipeError as err:
             raise NotARecipeMessage(f"the recipe cannot be read: {err.message}") from err
         pointer = body["recipe-pointer"]
-        if isinstance(pointer, str) and pointer.isdigit():
+        if isinstance(pointer, str) and pointer.isascii() and pointer.isdigit():
             pointer = int(pointer)
         if not isinstance(pointer, int) or isinstance(pointer, bool) or pointer not in recipe:
             raise NotARecipeMessage(f"recipe-pointer {pointer!r} is not a step of the recipe")

@@ -81,8 +81,9 @@ def _times(values: pd.Series) -> pd.Series:
 def _category(values: pd.Series, categories: Sequence[str] | None = None) -> pd.Series:
     if categories is None:
         return values.astype("category")
+    known = values.where(values.isin(list(categories)))  # an unknown value becomes NaN
     return pd.Series(
-        pd.Categorical(values, categories=list(categories), ordered=True), index=values.index
+        pd.Categorical(known, categories=list(categories), ordered=True), index=values.index
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -105,25 +106,30 @@ class History:
 
     # -- writing ---------------------------------------------------------------------------
     def record(self, events: Iterable[Record]) -> int:
-        """Store events (and the runs their ``submitted`` events open) in one transaction."""
-        rows, runs, parameters = [], [], []
+        """Store events (and the runs their ``submitted`` events open) in one transaction.
+
+        Values that do not fit a column (a step past a SQL integer, a run id that is not
+        text, a time that is not a number, an over-long name) are left out of that column
+        and kept in the event's JSON; a run submitted twice is stored once."""
+        rows: list[dict[str, Any]] = []
+        runs: dict[str, dict[str, Any]] = {}
+        parameters: list[dict[str, Any]] = []
         for event in events:
-            if event.get("state") == "submitted" and event.get("run"):
-                runs.append(_run_row(event))
-                parameters += _parameter_rows(event)
+            if event.get("state") == "submitted" and _key(event.get("run")):
+                row = _run_row(event)
+                if row["run"] not in runs:
+                    runs[row["run"]] = row
+                    parameters += _parameter_rows(event, row["run"])
                 continue
-            step = event.get("step")
-            rows.append(
-                {
-                    "run": event.get("run"),
-                    "step": step if isinstance(step, int) else None,
-                    "state": event.get("state"),
-                    "service": event.get("service"),
-                    "host": event.get("host"),
-                    "time": event.get("time"),
-                    "data": json.dumps(event, default=str),
-                }
-            )
+            rows.append(_event_row(event))
+        return self._insert(rows, list(runs.values()), parameters)
+
+    def _insert(
+        self,
+        rows: list[dict[str, Any]],
+        runs: list[dict[str, Any]],
+        parameters: list[dict[str, Any]],
+    ) -> int:
         with self.engine.begin() as db:
             if runs:
                 known = {
@@ -296,19 +302,63 @@ class History:
         }
 
 
+#: The largest step number a SQL INTEGER column holds everywhere (PostgreSQL: 32 bits).
+MAX_STEP = 2**31 - 1
+
+
+def _key(value: Any, width: int = 100) -> str | None:
+    """Text for a key column: strings and numbers only, cut to the column's width."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return str(value)[:width] or None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, default=repr)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(repr(value)[:10_000])
+
+
+def _event_row(event: Record) -> dict[str, Any]:
+    """The columns of an event; a value that does not fit its column is stored as None
+    there and in the event, and kept as it came under ``unfit``, so readers see clean types."""
+    step = event.get("step")
+    row = {
+        "run": _key(event.get("run")),
+        "step": step if isinstance(step, int) and abs(step) <= MAX_STEP else None,
+        "state": _key(event.get("state"), 20),
+        "service": _key(event.get("service"), 200),
+        "host": _key(event.get("host"), 300),
+        "time": _number(event.get("time")),
+    }
+    unfit = {k: event[k] for k, v in row.items() if event.get(k) is not None and v != event[k]}
+    if unfit:
+        event = {**event, **{k: row[k] for k in unfit}, "unfit": unfit}
+    row["data"] = _json(event)
+    return row
+
+
 def _run_row(event: Record) -> dict[str, Any]:
     return {
-        "run": event["run"],
-        "time": event.get("time"),
-        "source": event.get("source"),
-        "host": event.get("host"),
-        "recipe": json.dumps(event.get("recipe"), default=str),
-        "parameters": json.dumps(event.get("parameters") or {}, default=str),
-        "environment": json.dumps(event.get("environment") or {}, default=str),
+        "run": _key(event.get("run")),
+        "time": _number(event.get("time")),
+        "source": _key(event.get("source"), 50),
+        "host": _key(event.get("host"), 300),
+        "recipe": _json(event.get("recipe")),
+        "parameters": _json(event.get("parameters") or {}),
+        "environment": _json(event.get("environment") or {}),
     }
 
 
-def _parameter_rows(event: Record) -> list[dict[str, Any]]:
+def _parameter_rows(event: Record, run: str) -> list[dict[str, Any]]:
     """Every scalar parameter of the run: the submission's, and each step's."""
     found: dict[str, str] = {}
     recipe = event.get("recipe")
@@ -318,11 +368,12 @@ def _parameter_rows(event: Record) -> list[dict[str, Any]]:
                 for name, value in step["parameters"].items():
                     if _scalar(value):
                         found.setdefault(str(name), _text(value))
-    for name, value in (event.get("parameters") or {}).items():
+    given = event.get("parameters")
+    for name, value in (given if isinstance(given, dict) else {}).items():
         if _scalar(value):
             found[str(name)] = _text(value)
     return [
-        {"run": event["run"], "name": name, "value": value}
+        {"run": run, "name": name[:200], "value": value}
         for name, value in found.items()
         if len(value) <= PARAMETER_CHARS
     ]

@@ -12,8 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
+
+import sqlalchemy as sa
 
 from zocalo_nb.dispatch import MessageContext
 from zocalo_nb.dispatch.events import EVENTS_TOPIC, unpack
@@ -24,6 +27,8 @@ from zocalo_nb.service import Service
 log = logging.getLogger(__name__)
 #: Events kept in memory while the database cannot be written (oldest dropped beyond).
 MAX_PENDING = 1_000_000
+#: Refused events kept for inspection (``Tracker.rejected``).
+MAX_REJECTED = 1000
 
 
 class Tracker:
@@ -42,6 +47,9 @@ class Tracker:
         self.batch, self.flush_every = batch, flush_every
         self.retention_days = retention_days
         self.recorded = 0
+        #: Events the database refused (the newest ``MAX_REJECTED``), and how many in all.
+        self.rejected: deque[Record] = deque(maxlen=MAX_REJECTED)
+        self.rejected_count = 0
         self._pending: list[Record] = []
         self._lock = threading.Condition()
         self._closed = False
@@ -57,24 +65,50 @@ class Tracker:
                 self._lock.notify()
 
     def flush(self) -> None:
-        """Write everything received so far (kept for the next try if the database fails)."""
+        """Write everything received so far. While the database cannot be reached, events are
+        kept for the next try; an event the database refuses for what it holds is set aside
+        (``rejected``, logged) and the rest of its batch is written: one bad event never
+        stops the tracker."""
         with self._lock:
             pending, self._pending = self._pending, []
-        if not pending:
-            return
+        if pending:
+            self._write(pending)
+
+    def _write(self, events: list[Record]) -> None:
         try:
-            self.recorded += self.history.record(pending)
-        except Exception:
+            self.recorded += self.history.record(events)
+        except sa.exc.OperationalError:  # the database is down or busy: try again later
             with self._lock:
-                self._pending[:0] = pending[-MAX_PENDING:]
+                self._pending[:0] = events[-MAX_PENDING:]
             raise
+        except Exception as err:
+            if len(events) > 1:  # find the culprit(s) by halves; the rest is written
+                half = len(events) // 2
+                self._write(events[:half])
+                self._write(events[half:])
+                return
+            self.rejected.append(events[0])
+            self.rejected_count += 1
+            log.error(
+                "history: event set aside, the database refused it: %s",
+                str(err).splitlines()[0][:300],
+            )
 
     def close(self) -> None:
+        """Stop the flushing thread and write what is left (errors are logged, not raised:
+        the services sharing its runner stop anyway)."""
         with self._lock:
             self._closed = True
             self._lock.notify()
         self._thread.join(timeout=30)
-        self.flush()
+        try:
+            self.flush()
+        except Exception:
+            log.exception(
+                "history: %d event(s) not written to %s",
+                len(self._pending),
+                self.history.redacted_url,
+            )
 
     def _loop(self) -> None:
         while True:

@@ -1,32 +1,38 @@
 """Handling received messages so that nothing is lost and nothing is done twice.
 
-For a batch of messages, every handler runs first (its sends are collected, not sent);
-then one transaction carries, for each message, its ack plus either its outputs and events,
-or a retry copy, or its dead letter. The broker commits all of it or none: a crash before the
-commit leaves every message unacked, and the broker hands it to another consumer.
+For a batch of messages, every handler runs first (its sends are collected, not sent), and
+what they asked to send is encoded and checked there and then; then one transaction carries,
+for each message, its ack plus either its outputs and events, or a retry copy, or its dead
+letter. The broker commits all of it or none (the commit is confirmed by the broker): a crash
+or a failed commit leaves every message of the batch unacked, and the broker hands it out
+again. A failure of any kind while committing hands back the whole batch before anything
+else is acked on its subscriptions.
 
 Counting, so that a bad message ends in the DLQ instead of looping forever:
 
-- ``zocalo-nb-attempt``: handler failures. A handler that raises is retried (ack + re-send
-  with a delay, in one transaction) until ``max_attempts``; then the message is
-  dead-lettered with the error type, message, a truncated traceback, service, host and
-  attempts in its headers.
+- ``zocalo-nb-attempt``: handler failures. A handler that raises (anything, ``SystemExit``
+  included), or whose outputs cannot be encoded, is retried (ack + re-send with a delay, in
+  one transaction) until ``max_attempts``; then the message is dead-lettered with the error
+  type, message, a truncated traceback, service, host and attempts in its headers.
 - ``zocalo-nb-redeliveries``: crashes and disconnects. The broker marks such messages
-  ``redelivered`` but (ActiveMQ over STOMP) gives no count, so each one is first re-sent with
-  this counter increased; past ``max_redeliveries`` it is dead-lettered. A message that kills
-  its service every time therefore ends in the DLQ too.
-
-  A crash redelivers every message the consumer *held*, not only the one that killed it. So
-  that innocent neighbours are not blamed, a redelivered message is re-sent to the
-  quarantine queue ``<queue>.suspects``, which runners consume one message at a time
-  (prefetch 1, batches of one): there, a crash can only be the fault of the message in hand.
+  ``redelivered`` but (ActiveMQ over STOMP) gives no count. A crash or a stop hands back
+  every message the consumer *held*, most of them never started, so a message redelivered
+  from its queue is not blamed: it is re-sent, uncounted, to the quarantine queue
+  ``<queue>.suspects``, which each runner consumes one message at a time on a thread of its
+  own (prefetch 1, handled at once). A message redelivered *from the quarantine queue* was
+  in hand when its consumer died: that is counted, and past ``max_redeliveries`` it is
+  dead-lettered. A message that kills its service every time therefore ends in the DLQ, and
+  its innocent neighbours are not blamed.
 - Messages that are not JSON, not recipe messages, or point at a missing step are
-  dead-lettered at once with the reason; so is a handler that raises :class:`Reject`.
+  dead-lettered at once with the reason; so is a handler that raises :class:`Reject`, and a
+  message that cannot be processed for any reason of its own (it does not take the other
+  messages of its batch with it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 import traceback
@@ -35,11 +41,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zocalo_nb.dispatch import MessageContext, NotARecipeMessage, RecipeMessage, StepContext
-from zocalo_nb.dispatch.context import Outgoing, deliver
 from zocalo_nb.dispatch.events import EVENTS_TOPIC, State, event, input_payload
 from zocalo_nb.service.service import Reject, Service
 from zocalo_nb.service.watch import SlowWatch
-from zocalo_nb.transport import Message, RawBody, Transport, TransportError
+from zocalo_nb.transport import Message, Prepared, RawBody, Transport
+from zocalo_nb.transport.message import MESSAGE_ID, new_message_id
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +71,20 @@ TERMINAL = frozenset({"succeeded", "failed", "retrying", "dead-lettered"})
 
 @dataclass
 class Outcome:
-    """What the transaction for one message must carry."""
+    """What the transaction for one message must carry: prepared sends (with their delay)
+    and encoded events."""
 
     message: Message
-    sends: list[Outgoing] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    sends: list[tuple[Prepared, float | None]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
 
 
 class Processor:
-    """Runs handlers and commits their results (see module docstring). Thread-safe."""
+    """Runs handlers and commits their results (see module docstring). Thread-safe.
+
+    ``confirm``: wait for the broker to confirm each commit (a STOMP receipt), so a commit
+    the broker refuses is noticed and its messages handed back.
+    """
 
     def __init__(
         self,
@@ -83,9 +94,11 @@ class Processor:
         events: bool = True,
         announce_after: float = 0.5,
         cumulative_acks: bool = False,
+        confirm: bool = True,
     ) -> None:
         self.transport = transport
         self.cumulative_acks = cumulative_acks
+        self.confirm = confirm
         self.host = host
         self.events = events
         self.announce_after = announce_after
@@ -98,46 +111,67 @@ class Processor:
             self._watch.close()
 
     def handle_batch(self, batch: list[tuple[Service, Message]]) -> None:
-        """Handle messages and commit everything in one transaction."""
+        """Handle messages and commit everything in one transaction. Never raises for an
+        ordinary failure: what was not committed is handed back to the broker."""
         outcomes = [self.handle(service, message) for service, message in batch]
-        acks = [o.message for o in outcomes if o.message.destination.startswith("/queue/")]
+        queued = [o.message for o in outcomes if o.message.destination.startswith("/queue/")]
+        acks = queued
         if self.cumulative_acks:  # the last message of each subscription acks the others
-            acks = list({m.subscription: m for m in acks}.values())
+            acks = list({m.subscription: m for m in queued}.values())
+        events = [
+            text
+            for outcome, (service, _) in zip(outcomes, batch, strict=True)
+            if service.events
+            for text in outcome.events
+        ]
+        acked: list[Message] = []
+        written = False
         try:
-            with self.transport.batching(), self.transport.transaction() as tx:
+            with self.transport.batching(), self.transport.transaction(confirm=self.confirm) as tx:
                 for outcome in outcomes:
-                    for out in outcome.sends:
-                        deliver(self.transport, out, tx)
+                    for prepared, delay in outcome.sends:
+                        self.transport.send_prepared(prepared, delay=delay, transaction=tx)
                 for message in acks:
                     self.transport.ack(message, transaction=tx)
-                events = [
-                    item
-                    for outcome, (service, _) in zip(outcomes, batch, strict=True)
-                    if service.events
-                    for item in outcome.events
-                ]
+                    acked.append(message)
                 if self.events and events:
-                    self.transport.broadcast(EVENTS_TOPIC, events, transaction=tx)
-        except TransportError as err:
-            # Nothing was committed: the broker hands these messages out again. The aborted
-            # transaction nacked the messages it acked; nack the ones a cumulative ack covered,
-            # or a later cumulative ack would take them without their outputs.
-            log.warning("could not commit %d message(s): %s", len(outcomes), err.message)
-            for outcome in outcomes:
-                if (
-                    outcome.message.destination.startswith("/queue/")
-                    and outcome.message not in acks
-                ):
-                    with contextlib.suppress(TransportError):
+                    frame = self.transport.prepare(
+                        "topic", EVENTS_TOPIC, RawBody("[" + ",".join(events) + "]")
+                    )
+                    self.transport.send_prepared(frame, transaction=tx)
+                written = True
+        except BaseException as err:
+            # Nothing is known to be committed. The abort (when the failure came before the
+            # commit) nacked what the transaction acked; hand back the rest too, before any
+            # later cumulative ack on their subscriptions could take them without outputs.
+            handed_back = acked if not written else []
+            for message in queued:
+                if message not in handed_back:
+                    with contextlib.suppress(Exception):
                         self.transport.nack(message)
+            log.warning(
+                "could not commit %d message(s), handed them back: %s",
+                len(outcomes),
+                _oneline(err),
+            )
+            if not isinstance(err, Exception):
+                raise
             return
         self.handled += len(outcomes)
 
     # -- one message -----------------------------------------------------------------------
     def handle(self, service: Service, message: Message) -> Outcome:
-        """Run the handler for one message and decide what its transaction carries."""
-        attempt = _int(message.headers.get(ATTEMPT), 1)
-        redeliveries = _int(message.headers.get(REDELIVERIES), 0)
+        """Run the handler for one message and decide what its transaction carries. Never
+        raises: a message that cannot be processed is dead-lettered with the reason."""
+        try:
+            return self._handle(service, message)
+        except Exception as err:
+            log.exception("cannot process message %s", message.message_id)
+            return self._last_resort(service, message, err)
+
+    def _handle(self, service: Service, message: Message) -> Outcome:
+        attempt = max(1, _int(message.headers.get(ATTEMPT), 1))
+        redeliveries = max(0, _int(message.headers.get(REDELIVERIES), 0))
         info = _Info(service, message, self.host, attempt)
         if not message.is_json:
             return self._dead(info, "the body is not JSON")
@@ -158,8 +192,9 @@ class Processor:
         else:
             ctx = MessageContext(message.headers)
             limit = service.max_attempts
+        limit = max(1, limit)
         if message.redelivered:
-            return self._redelivered(info, redeliveries + 1)
+            return self._redelivered(info, redeliveries)
         announce = self.events and service.events
         watch = self._watch if announce else None
         if announce and watch is None:
@@ -169,9 +204,15 @@ class Processor:
         started = time.time()
         try:
             service.handler(ctx, payload)
+            sends = [
+                (self.transport.prepare(o.kind, o.destination, o.body, o.headers), o.delay)  # type: ignore[arg-type]
+                for o in ctx.outbox
+            ]
         except Reject as err:
             return self._dead(info, f"rejected: {err.message}", err, started=started)
-        except Exception as err:
+        except BaseException as err:  # SystemExit from a handler must not end the worker
+            if not isinstance(err, Exception):
+                log.error("handler of %s raised %s: treated as a failure", service.name, _name(err))
             if attempt < limit:
                 return self._retry(info, err, started, service.retry_delay(attempt))
             failed = info.event("failed", started=started, error=_error(err))
@@ -181,7 +222,7 @@ class Processor:
         finally:
             if watch is not None:
                 watch.done(id(info))
-        outcome = Outcome(message, list(ctx.outbox))
+        outcome = Outcome(message, sends)
         for unwired in ctx.unwired:
             outcome.events.append(info.event("unwired-send", channel=unwired.channel))
         sent_to = sorted(
@@ -196,10 +237,16 @@ class Processor:
 
     def _received(self, info: Any) -> None:
         # Best effort: the terminal event travels with the transaction anyway.
-        with contextlib.suppress(TransportError):
-            self.transport.broadcast(EVENTS_TOPIC, [info.event("received")])
+        with contextlib.suppress(Exception):
+            self.transport.broadcast(EVENTS_TOPIC, RawBody(f"[{info.event('received')}]"))
 
-    def _retry(self, info: _Info, err: Exception, started: float, delay: float) -> Outcome:
+    def _copy(
+        self, info: _Info, queue: str, headers: dict[str, str], delay: float | None = None
+    ) -> tuple[Prepared, float | None]:
+        """The message itself (its exact text) for ``queue`` with ``headers``."""
+        return self.transport.prepare("queue", queue, info.message.raw_body(), headers), delay
+
+    def _retry(self, info: _Info, err: BaseException, started: float, delay: float) -> Outcome:
         log.warning(
             "run %s step %s: %s (attempt %d), retrying in %.1f s",
             info.run,
@@ -213,20 +260,21 @@ class Processor:
             ATTEMPT: str(info.attempt + 1),
             "zocalo-nb-error": _oneline(err)[:500],
         }
-        queue = home_queue(info.message.destination)
-        copy = Outgoing("queue", queue, _body(info.message), headers, delay)
+        copy = self._copy(info, home_queue(info.message.destination), headers, delay)
         retrying = info.event("retrying", started=started, error=_error(err), delay=delay)
         return Outcome(info.message, [copy], [retrying])
 
-    def _redelivered(self, info: _Info, count: int) -> Outcome:
-        if count > info.service.max_redeliveries:
-            return self._dead(
-                info,
-                f"redelivered {count} time(s) after its consumer crashed or disconnected",
-            )
-        headers = {**info.message.user_headers(), REDELIVERIES: str(count)}
-        suspects = suspect_queue(info.message.destination)
-        copy = Outgoing("queue", suspects, _body(info.message), headers)
+    def _redelivered(self, info: _Info, counted: int) -> Outcome:
+        """A message its consumer held when it died or stopped (see module docstring)."""
+        if is_suspect(info.message):  # alone and in hand: its own fault, probably
+            counted += 1
+            if counted > info.service.max_redeliveries:
+                return self._dead(
+                    info,
+                    f"redelivered {counted} time(s) after its consumer crashed or disconnected",
+                )
+        headers = {**info.message.user_headers(), REDELIVERIES: str(counted)}
+        copy = self._copy(info, suspect_queue(info.message.destination), headers)
         return Outcome(info.message, [copy], [info.event("retrying", reason="redelivered")])
 
     def _dead(
@@ -245,27 +293,45 @@ class Processor:
         )
         headers = {
             **info.message.user_headers(),
-            "original-destination": home_queue(info.message.destination),
-            "zocalo-nb-reason": reason,
-            "zocalo-nb-service": info.service.name,
-            "zocalo-nb-host": self.host,
-            "zocalo-nb-attempts": str(info.attempt),
-            DEAD_LETTERED_AT: f"{time.time():.3f}",
+            **_dead_headers(info.message, reason, info.service.name, self.host, info.attempt),
         }
         if err is not None:
-            headers["zocalo-nb-error-type"] = type(err).__name__
+            headers["zocalo-nb-error-type"] = _name(err)
             headers["zocalo-nb-error"] = _oneline(err)[:1000]
-            headers["zocalo-nb-traceback"] = "".join(traceback.format_exception(err))[
-                -TRACEBACK_LIMIT:
-            ]
-        name = home_queue(info.message.destination).split("/", 2)[-1]
-        dead = Outgoing("queue", f"/queue/DLQ.{name}", _body(info.message), headers)
+            headers["zocalo-nb-traceback"] = _traceback(err)
+        copy = self._copy(info, dead_letter_queue(info.message.destination), headers)
         extra: dict[str, Any] = {"reason": reason}
         if err is not None:
             extra["error"] = _error(err)
         if started is not None:
             extra["started"] = started
-        return Outcome(info.message, [dead], [info.event("dead-lettered", **extra)])
+        return Outcome(info.message, [copy], [info.event("dead-lettered", **extra)])
+
+    def _last_resort(self, service: Service, message: Message, err: Exception) -> Outcome:
+        """The DLQ for a message nothing else could be done with: its text, our reason and
+        its id, no other headers (they may be what is wrong with it)."""
+        reason = f"could not be processed: {_oneline(err)}"[:1000]
+        headers = _dead_headers(message, reason, service.name, self.host, 1)
+        headers["zocalo-nb-error-type"] = _name(err)
+        headers[MESSAGE_ID] = str(message.message_id)[:200] or new_message_id()
+        text = message.text or (message.body if isinstance(message.body, str) else "")
+        dead = Prepared(
+            "queue", dead_letter_queue(message.destination).split("/", 2)[2], text, headers
+        )
+        return Outcome(message, [(dead, None)])
+
+
+def _dead_headers(
+    message: Message, reason: str, service: str, host: str, attempts: int
+) -> dict[str, str]:
+    return {
+        "original-destination": home_queue(message.destination),
+        "zocalo-nb-reason": reason,
+        "zocalo-nb-service": service,
+        "zocalo-nb-host": host,
+        "zocalo-nb-attempts": str(attempts),
+        DEAD_LETTERED_AT: f"{time.time():.3f}",
+    }
 
 
 @dataclass
@@ -278,13 +344,14 @@ class _Info:
     step: int | None = None
     recorded: dict[str, Any] | None = None  # the input payload and path, for reruns
 
-    def event(self, state: State, *, started: float | None = None, **extra: Any) -> dict[str, Any]:
+    def event(self, state: State, *, started: float | None = None, **extra: Any) -> str:
+        """The event, JSON-encoded (its input payload left out if that cannot be encoded)."""
         if started is not None:
             extra["started"] = started
             extra["duration"] = time.time() - started
         if self.recorded is not None and state in TERMINAL:
             extra.update(self.recorded)
-        return event(
+        record = event(
             state,
             service=self.service.name,
             host=self.host,
@@ -295,6 +362,11 @@ class _Info:
             queue=self.message.destination,
             **extra,
         )
+        try:
+            return json.dumps(record)
+        except (TypeError, ValueError, RecursionError):
+            record.pop("payload", None)
+            return json.dumps(record, default=repr)
 
 
 SUSPECTS = ".suspects"
@@ -310,26 +382,47 @@ def home_queue(destination: str) -> str:
     return destination.removesuffix(SUSPECTS)
 
 
+def dead_letter_queue(destination: str) -> str:
+    """The DLQ of the queue a (possibly quarantined) message belongs to."""
+    return "/queue/DLQ." + home_queue(destination).split("/", 2)[-1]
+
+
 def is_suspect(message: Message) -> bool:
     """True for a message in a quarantine queue (handled alone)."""
     return message.destination.endswith(SUSPECTS)
 
 
 def _int(value: Any, default: int) -> int:
+    """A counter from a header or recipe field; ``default`` for anything that is not a
+    finite whole number (None, text, Infinity, NaN)."""
     try:
-        return int(value) if value is not None else default
-    except (TypeError, ValueError):
+        return int(value) if value is not None and not isinstance(value, bool) else default
+    except (TypeError, ValueError, OverflowError):
         return default
 
 
-def _body(message: Message) -> Any:
-    return message.body if message.is_json else RawBody(message.body)
+def _name(err: BaseException) -> str:
+    return type(err).__name__
+
+
+def _text(err: BaseException) -> str:
+    try:
+        return str(err)
+    except Exception:  # an exception whose __str__ fails must not take the batch with it
+        return f"<unprintable {_name(err)}>"
 
 
 def _oneline(err: BaseException) -> str:
-    text = str(err).strip().replace("\n", " ")
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+    text = _text(err).strip().replace("\n", " ")
+    return f"{_name(err)}: {text}" if text else _name(err)
+
+
+def _traceback(err: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(err))[-TRACEBACK_LIMIT:]
+    except Exception:
+        return _oneline(err)
 
 
 def _error(err: BaseException) -> Mapping[str, str]:
-    return {"type": type(err).__name__, "message": str(err)[:1000]}
+    return {"type": _name(err), "message": _text(err)[:1000]}

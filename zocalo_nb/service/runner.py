@@ -84,6 +84,8 @@ class ServiceRunner:
         self.transport: Transport | None = None
         self.processor: Processor | None = None
         self._inboxes: list[queue.Queue[Any]] = [queue.Queue() for _ in range(workers)]
+        #: Crash suspects: a thread of their own, so each is handled the moment it arrives.
+        self._quarantine: queue.Queue[Any] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -130,11 +132,12 @@ class ServiceRunner:
         self._threads.append(
             threading.Thread(target=self._status_loop, daemon=True, name="zocalo-nb-status")
         )
-        for n, inbox in enumerate(self._inboxes):
+        names = [f"zocalo-nb-worker-{n}" for n in range(self.workers)]
+        for name, inbox in zip(
+            [*names, "zocalo-nb-worker-quarantine"], self._all_inboxes(), strict=True
+        ):
             self._threads.append(
-                threading.Thread(
-                    target=self._work, args=(inbox,), daemon=True, name=f"zocalo-nb-worker-{n}"
-                )
+                threading.Thread(target=self._work, args=(inbox,), daemon=True, name=name)
             )
         for thread in self._threads:
             thread.start()
@@ -150,9 +153,10 @@ class ServiceRunner:
                         ack="cumulative",
                         prefetch=service.batch or self.batch,
                     )
-                # Quarantine for crash suspects: one at a time, so a crash blames one message.
+                # Quarantine for crash suspects: one at a time, each handled as it arrives,
+                # so a crash blames the one message in hand.
                 self.transport.subscribe(
-                    name + SUSPECTS, self._receiver(service, first), prefetch=1
+                    name + SUSPECTS, self._receiver(service, self._quarantine), prefetch=1
                 )
             for name in service.topics:
                 self.transport.subscribe_topic(name, self._receiver(service, first))
@@ -174,7 +178,7 @@ class ServiceRunner:
         self._stopping.set()
         self._set_status(ServiceStatus.SHUTDOWN)
         workers = [t for t in self._threads if t.name.startswith("zocalo-nb-worker")]
-        for inbox in self._inboxes:
+        for inbox in self._all_inboxes():
             inbox.put(_STOP)
         for thread in workers:
             if thread is not threading.current_thread():
@@ -197,7 +201,7 @@ class ServiceRunner:
         """Stop abruptly, as if the process died: close the connection at once, so nothing in
         progress commits and the broker hands every held message to another consumer."""
         self._stopping.set()
-        for inbox in self._inboxes:
+        for inbox in self._all_inboxes():
             inbox.put(_STOP)
         if self.transport is not None:
             self.transport.close()
@@ -230,6 +234,9 @@ class ServiceRunner:
         self.stop()
 
     # -- work ------------------------------------------------------------------------------
+    def _all_inboxes(self) -> list[queue.Queue[Any]]:
+        return [*self._inboxes, self._quarantine]
+
     def _receiver(self, service: Service, inbox: queue.Queue[Any]) -> Any:
         def receive(message: Message) -> None:
             inbox.put((service, message))
@@ -259,7 +266,7 @@ class ServiceRunner:
             self._busy_change(+1)
             try:
                 self.processor.handle_batch(batch)
-            except Exception:  # never let a worker die: the messages get redelivered
+            except BaseException:  # never let a worker die: the batch was handed back
                 log.exception("unexpected error handling a batch")
             finally:
                 self._busy_change(-1)

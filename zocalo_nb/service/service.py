@@ -68,4 +68,5 @@ class Service:
 
     def retry_delay(self, attempt: int) -> float:
         """Seconds to wait before attempt ``attempt + 1``."""
-        return float(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
+        doublings = min(max(attempt - 1, 0), 64)  # 2**64 s is past any max_backoff
+        return float(min(self.max_backoff, self.backoff * 2.0**doublings))

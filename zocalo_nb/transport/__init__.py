@@ -12,7 +12,13 @@ Example::
 from __future__ import annotations
 
 from zocalo_nb.config import Settings
-from zocalo_nb.transport.base import QueueStats, Subscription, Transport, TransportError
+from zocalo_nb.transport.base import (
+    Prepared,
+    QueueStats,
+    Subscription,
+    Transport,
+    TransportError,
+)
 from zocalo_nb.transport.broker import MemoryBroker
 from zocalo_nb.transport.memory import MemoryTransport
 from zocalo_nb.transport.message import Message, RawBody
@@ -41,6 +47,7 @@ __all__ = [
     "MemoryBroker",
     "MemoryTransport",
     "Message",
+    "Prepared",
     "QueueStats",
     "RawBody",
     "Settings",

@@ -43,6 +43,27 @@ class QueueStats:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """A message ready for the wire: kind, broker-side name, encoded body, headers."""
+
+    kind: Kind
+    name: str
+    text: str
+    headers: Mapping[str, str]
+
+
+def _header_name(key: object) -> str:
+    """A header name as sent: text without the characters that end a STOMP header line."""
+    name = str(key)
+    if not name or any(c in name for c in ":\r\n\0"):
+        raise TransportError(
+            f"header name {name!r} is empty or holds ':', a line break or NUL",
+            hint="header names are plain words such as 'zocalo-nb-attempt'",
+        )
+    return name
+
+
+@dataclass(frozen=True)
 class Subscription:
     """A handle returned by subscribe; pass it to :meth:`Transport.unsubscribe`."""
 
@@ -101,7 +122,19 @@ class Transport(abc.ABC):
     def name(self, destination: str) -> str:
         """The broker-side name of ``destination`` (prefix added unless it starts with /)."""
         if destination.startswith("/"):
-            return destination.split("/", 2)[2]
+            parts = destination.split("/", 2)
+            if len(parts) < 3 or not parts[1] or not parts[2]:
+                raise TransportError(
+                    f"destination {destination!r} is neither a name nor /KIND/NAME",
+                    hint='write "per_image_analysis" (in the namespace) or '
+                    '"/queue/zocalo.per_image_analysis" (absolute)',
+                )
+            return parts[2]
+        if not isinstance(destination, str) or not destination:
+            raise TransportError(
+                f"destination {destination!r} is not a queue or topic name",
+                hint='e.g. "per_image_analysis"',
+            )
         return f"{self.settings.prefix}.{destination}"
 
     def dlq(self, queue: str) -> str:
@@ -148,18 +181,50 @@ class Transport(abc.ABC):
         expiration: float | None,
         transaction: str | None,
     ) -> str:
+        prepared = self.prepare(kind, destination, body, headers)
+        return self.send_prepared(
+            prepared, delay=delay, expiration=expiration, transaction=transaction
+        )
+
+    def prepare(
+        self, kind: Kind, destination: str, body: Any, headers: Mapping[str, Any] | None = None
+    ) -> Prepared:
+        """Everything a send can fail on before it touches the wire: the destination's name,
+        the headers and the JSON encoding. Raises TransportError for a bad destination or
+        header, and the encoder's own error (TypeError, ValueError, RecursionError) for a
+        body that is not JSON. Services prepare their outputs as the handler returns, so a
+        transaction only ever carries messages that can be sent."""
         if destination.startswith("/topic/"):
             kind = "topic"
         elif destination.startswith("/queue/"):
             kind = "queue"
         if headers:
-            final = {str(k): str(v) for k, v in headers.items()}
+            final = {_header_name(k): str(v) for k, v in headers.items()}
             final.setdefault(MESSAGE_ID, new_message_id())
         else:
             final = {MESSAGE_ID: new_message_id()}
         text = body if isinstance(body, RawBody) else encode(body)
-        self._send(kind, self.name(destination), str(text), final, delay, expiration, transaction)
-        return final[MESSAGE_ID]
+        return Prepared(kind, self.name(destination), str(text), final)
+
+    def send_prepared(
+        self,
+        prepared: Prepared,
+        *,
+        delay: float | None = None,
+        expiration: float | None = None,
+        transaction: str | None = None,
+    ) -> str:
+        """Send what :meth:`prepare` made; returns our message id."""
+        self._send(
+            prepared.kind,
+            prepared.name,
+            prepared.text,
+            dict(prepared.headers),
+            delay,
+            expiration,
+            transaction,
+        )
+        return prepared.headers[MESSAGE_ID]
 
     # -- receiving -------------------------------------------------------------------------
     def subscribe(

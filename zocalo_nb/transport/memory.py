@@ -219,6 +219,7 @@ class MemoryTransport(Transport):
             delivery_count=count or None,
             ack_id=envelope.id,
             subscription=subscription,
+            text=envelope.text,
         )
 
     def _deliver_loop(self) -> None:

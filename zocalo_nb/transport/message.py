@@ -55,11 +55,20 @@ class Message(NamedTuple):
     delivery_count: int | None = None
     ack_id: str = ""
     subscription: str = ""
+    #: The body exactly as it arrived (re-sent as it is by retries, quarantine and the DLQ,
+    #: so a body that decodes but cannot be encoded again still travels).
+    text: str = ""
 
     @property
     def message_id(self) -> str:
         """Our stable id (header ``zocalo-nb-id``), falling back to the broker's message-id."""
         return self.headers.get(MESSAGE_ID) or self.headers.get("message-id", "")
+
+    def raw_body(self) -> Any:
+        """The body to send on a copy of this message: its exact text when known."""
+        if self.text:
+            return RawBody(self.text)
+        return self.body if self.is_json else RawBody(self.body)
 
     def user_headers(self) -> dict[str, str]:
         """Headers worth keeping when this message is sent on again (broker headers removed)."""

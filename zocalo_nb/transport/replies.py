@@ -17,21 +17,25 @@ class Receipt:
     def __init__(self) -> None:
         self._done = threading.Event()
         self.failed = False
+        self.reason = ""
 
     def arrived(self) -> None:
         self._done.set()
 
-    def fail(self) -> None:
-        self.failed = True
+    def fail(self, reason: str = "the connection was lost") -> None:
+        self.failed, self.reason = True, reason
         self._done.set()
 
     def wait(self, timeout: float, transaction: str) -> None:
-        if not self._done.wait(timeout) or self.failed:
-            raise TransportError(
-                f"the broker did not confirm the commit of {transaction}",
-                hint="the connection was lost or the broker is overloaded; nothing is known "
-                "to be stored: send again (our message ids let receivers spot duplicates)",
-            )
+        if not self._done.wait(timeout):
+            self.reason = f"no receipt within {timeout:g} s"
+        elif not self.failed:
+            return
+        raise TransportError(
+            f"the broker did not confirm the commit of {transaction}: {self.reason}",
+            hint="nothing is known to be stored: the messages it acked are handed back and "
+            "come again (our message ids let receivers spot duplicates)",
+        )
 
 
 def map_message(body: Any) -> dict[str, Any]:

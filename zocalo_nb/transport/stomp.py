@@ -53,6 +53,8 @@ class StompTransport(Transport):
         self._generation = 0
         self._tx_generation: dict[str, int] = {}
         self._receipts: dict[str, Receipt] = {}
+        self._tx_frames: dict[str, list[tuple[bool, str]]] = {}
+        self._tx_lock = threading.Lock()
         self._corked = 0
         self._cork_lock = threading.Lock()
         self.receipt_timeout = 30.0
@@ -92,6 +94,10 @@ class StompTransport(Transport):
         try:
             conn.connect(s.username, s.password, wait=True, headers={"host": s.host})
         except (stomp.exception.StompException, OSError) as err:
+            if getattr(conn.transport, "connection_error", False):
+                # stomp.py wakes us on an ERROR frame before it hands the frame to our
+                # listener: wait for the broker's reason (e.g. a wrong password).
+                listener.error_seen.wait(2.0)
             with contextlib.suppress(Exception):
                 conn.disconnect()
             reason = self._last_error or "connection refused or timed out"
@@ -274,11 +280,17 @@ class StompTransport(Transport):
 
     def _ack(self, message: Message, transaction: str | None) -> None:
         conn, ack = self._ack_args(message, transaction)
-        self._wire(conn.ack, ack, transaction=transaction)
+        if transaction is not None:  # held until its own COMMIT: see _commit
+            self._tx_frames.setdefault(transaction, []).append((True, ack))
+            return
+        self._wire(conn.ack, ack)
 
     def _nack(self, message: Message, transaction: str | None) -> None:
         conn, ack = self._ack_args(message, transaction)
-        self._wire(conn.nack, ack, transaction=transaction)
+        if transaction is not None:
+            self._tx_frames.setdefault(transaction, []).append((False, ack))
+            return
+        self._wire(conn.nack, ack)
 
     def _connection_for(self, transaction: str | None) -> Any:
         """The connection, checking that a transaction began on this same connection."""
@@ -294,26 +306,62 @@ class StompTransport(Transport):
         self._tx_generation[transaction] = self._generation
 
     def _commit(self, transaction: str, confirm: bool) -> None:
+        """ACK/NACK frames of the transaction, then COMMIT, with no other transaction's
+        frames between them.
+
+        ActiveMQ's STOMP layer keeps transacted acks per subscription, not per transaction:
+        a COMMIT applies the pending acks of every subscription of the connection, and an
+        ABORT drops them all. Were two threads' transactions interleaved on one connection,
+        one COMMIT would take the other's acks without its sends (lost runs after a crash),
+        and an ABORT would drop them (duplicates). So acks wait here, client-side, and each
+        transaction's acks and COMMIT (or ABORT) are written together under one lock: the
+        broker never holds the acks of a transaction other than the one being committed.
+        """
+        frames = self._tx_frames.pop(transaction, [])
         try:
             conn = self._connection_for(transaction)
-            if not confirm:
-                self._wire(conn.commit, transaction)
-                return
-            receipt = f"commit-{uuid.uuid4().hex}"
-            waiter = self._receipts[receipt] = Receipt()
+            waiter: Receipt | None = None
+            headers: dict[str, str] = {}
+            if confirm:
+                receipt = f"commit-{uuid.uuid4().hex}"
+                waiter = self._receipts[receipt] = Receipt()
+                headers["receipt"] = receipt
             try:
-                self._wire(conn.commit, transaction, headers={"receipt": receipt})
-                waiter.wait(self.receipt_timeout, transaction)
+                with self._tx_lock:
+                    for is_ack, ack in frames:
+                        self._wire(conn.ack if is_ack else conn.nack, ack, transaction=transaction)
+                    self._wire(conn.commit, transaction, headers=headers)
+                if waiter is not None:
+                    try:
+                        waiter.wait(self.receipt_timeout, transaction)
+                    except TransportError:
+                        # Rejected or unanswered: whether the broker applied it is unknown,
+                        # and its acks may still sit on the connection's subscriptions. A
+                        # new connection starts clean; the broker hands back what it held.
+                        self._drop()
+                        raise
             finally:
-                self._receipts.pop(receipt, None)
+                if waiter is not None:
+                    self._receipts.pop(headers["receipt"], None)
         finally:
             self._tx_generation.pop(transaction, None)
 
     def _abort(self, transaction: str) -> None:
+        self._tx_frames.pop(transaction, None)  # never sent: nothing to take back
         try:
-            self._wire(self._connection_for(transaction).abort, transaction)
+            conn = self._connection_for(transaction)
+            with self._tx_lock:
+                self._wire(conn.abort, transaction)
         finally:
             self._tx_generation.pop(transaction, None)
+
+    def _drop(self) -> None:
+        """Close the socket without a goodbye: the broker hands back every message this
+        connection holds, and the transport reconnects by itself."""
+        conn = self._conn
+        log.warning("dropping the connection to %s to start clean", self.settings.redacted_url())
+        with contextlib.suppress(Exception):
+            conn.transport.disconnect_socket()
 
     def browse(
         self, queue: str, *, limit: int | None = None, timeout: float = 5.0
@@ -412,6 +460,7 @@ class StompTransport(Transport):
             delivery_count=None,
             ack_id=f"{self._generation}|{headers.get('ack', '')}",
             subscription=sub_id,
+            text=body if isinstance(body, str) else "",
         )
 
 
@@ -425,6 +474,7 @@ class _Listener(stomp.ConnectionListener):  # type: ignore[misc]
     def __init__(self, transport: StompTransport) -> None:
         self.transport = transport
         self.live = False
+        self.error_seen = threading.Event()
 
     def on_message(self, frame: Any) -> None:
         self.transport._on_message(frame.headers, frame.body)
@@ -437,7 +487,11 @@ class _Listener(stomp.ConnectionListener):  # type: ignore[misc]
     def on_error(self, frame: Any) -> None:
         message = frame.headers.get("message", "") or str(frame.body)[:200]
         self.transport._last_error = message
+        self.error_seen.set()
         log.warning("broker error: %s", message)
+        waiter = self.transport._receipts.get(frame.headers.get("receipt-id", ""))
+        if waiter is not None:  # the frame that asked for a receipt was refused
+            waiter.fail(message)
 
     def on_disconnected(self) -> None:
         if self.live:
