@@ -21,7 +21,7 @@ import pandas as pd
 from zocalo_nb.dlq import files
 from zocalo_nb.dlq.letters import DeadLetter, letters_frame
 from zocalo_nb.errors import ZocaloNbError
-from zocalo_nb.transport import Message, Transport
+from zocalo_nb.transport import Message, Prepared, Transport
 
 log = logging.getLogger(__name__)
 #: Rows of :func:`frame` (a DataFrame), DeadLetters, or None for everything.
@@ -73,14 +73,19 @@ def reinject(
     function of the DeadLetter) or step ``parameters`` (merged into the recipe step), marked
     ``dlq-reinjected``, at most ``rate`` per second. Returns the message ids moved."""
 
-    def move(dlq: Transport, letters: list[DeadLetter], tx: str) -> None:
-        for letter in letters:
-            destination = _destination(letter)
-            send = dlq.send if destination.startswith("/queue/") else dlq.broadcast
-            body = edited_body(letter, payload, parameters)
-            send(destination, body, headers=files.reinject_headers(letter), transaction=tx)
+    def prepare(dlq: Transport, letter: DeadLetter) -> Prepared:
+        destination = _destination(letter)
+        kind: Any = "queue" if destination.startswith("/queue/") else "topic"
+        body = edited_body(letter, payload, parameters)
+        return dlq.prepare(kind, destination, body, files.reinject_headers(letter))
 
-    return take(transport, rows, move, rate=rate, batch=batch, progress=progress, verb="reinject")
+    def move(dlq: Transport, prepared: list[Prepared], tx: str) -> None:
+        for item in prepared:
+            dlq.send_prepared(item, transaction=tx)
+
+    return take(
+        transport, rows, prepare, move, rate=rate, batch=batch, progress=progress, verb="reinject"
+    )
 
 
 def purge(
@@ -96,12 +101,14 @@ def purge(
     them from their DLQs. Returns the files written (what ``reinject_files`` reads)."""
     written: list[Path] = []
 
-    def export(dlq: Transport, letters: list[DeadLetter], tx: str) -> None:
-        paths = [files.export(letter, location, sync=False) for letter in letters]
+    def export(dlq: Transport, letter: DeadLetter) -> Path:
+        return files.export(letter, location, sync=False)
+
+    def synced(dlq: Transport, paths: list[Path], tx: str) -> None:
         os.sync()  # on disk before the transaction removes them from the broker
         written.extend(paths)
 
-    take(transport, rows, export, rate=rate, batch=batch, progress=progress, verb="purge")
+    take(transport, rows, export, synced, rate=rate, batch=batch, progress=progress, verb="purge")
     return written
 
 
@@ -144,18 +151,26 @@ def reinject_files(
 
 
 # -- the move --------------------------------------------------------------------------------
+class _Restart(Exception):
+    """A letter that cannot be acted on, met while acks are cumulative: start again with
+    individual acks, so that it can be left behind."""
+
+
 def take(
     transport: Transport,
     rows: Selection,
-    act: Callable[[Transport, list[DeadLetter], str], None],
+    prepare: Callable[[Transport, DeadLetter], Any],
+    act: Callable[[Transport, list[Any], str], None],
     *,
     verb: str,
     rate: float | None = None,
     batch: int = 50,
     progress: bool = False,
 ) -> list[Any]:
-    """Consume the selected messages from their DLQs, ``act`` on them in the transaction
-    that acks them (``batch`` per transaction, confirmed by the broker)."""
+    """Consume the selected messages from their DLQs: ``prepare`` each (outside any
+    transaction), then ``act`` on what was prepared in the transaction that acks them
+    (``batch`` per transaction, confirmed by the broker). A letter ``prepare`` fails on is
+    reported and left in its DLQ; the others move on."""
     wanted = _wanted(transport, rows)
     if rate is not None:
         if rate <= 0:
@@ -164,15 +179,28 @@ def take(
     total = sum(len(ids) if ids is not None else _depth(transport, q) for q, ids in wanted.items())
     bar = _bar(total, verb) if progress else None
     done: list[str] = []
+    skipped: set[str] = set()
     for dlq_name, ids in wanted.items():
-        dlq = transport.sibling()
-        try:
-            done += _take_from(dlq, dlq_name, ids, act, batch, rate, bar)
-        finally:
-            dlq.close()  # what was not taken goes back, untouched
+        cumulative = ids is None
+        while True:
+            dlq = transport.sibling()
+            try:
+                done += _take_from(
+                    dlq, dlq_name, ids, (prepare, act), batch, rate, bar, skipped, cumulative, done
+                )
+                break
+            except _Restart:
+                cumulative = False
+            finally:
+                dlq.close()  # what was not taken goes back, untouched
     if bar is not None:
         bar.close()
+    if skipped:
+        log.warning(
+            "%d dead letter(s) could not be moved (%s) and stay in their DLQ", len(skipped), verb
+        )
     missing = sum(len(ids) for ids in wanted.values() if ids is not None) - len(done)
+    missing -= len(skipped)
     if missing > 0 and all(ids is not None for ids in wanted.values()):
         log.warning("%d selected dead letter(s) were no longer there", missing)
     return done
@@ -182,21 +210,27 @@ def _take_from(
     dlq: Transport,
     name: str,
     ids: set[str] | None,
-    act: Callable[[Transport, list[DeadLetter], str], None],
+    steps: tuple[
+        Callable[[Transport, DeadLetter], Any], Callable[[Transport, list[Any], str], None]
+    ],
     batch: int,
     rate: float | None,
     bar: Any,
+    skipped: set[str],
+    cumulative: bool,
+    done_before: list[str],
 ) -> list[str]:
+    prepare, act = steps
     inbox: queue_module.Queue[Message] = queue_module.Queue()
     depth = dlq.statistics(name).depth
     everything = ids is None
     # Taking every message in order, an ack may cover the ones before it (cheaper commits
     # on ActiveMQ); a selection skips some, so its acks are one by one.
-    mode: Any = "cumulative" if everything else "client"
+    mode: Any = "cumulative" if cumulative else "client"
     dlq.subscribe(name, inbox.put, ack=mode, prefetch=depth + 100)
-    left: set[str] = set(ids or ())
+    left: set[str] = set(ids or ()) - skipped - set(done_before)
     done: list[str] = []
-    ready: list[DeadLetter] = []
+    ready: list[tuple[DeadLetter, Any]] = []
     taken = 0
     # Everything: the messages there when we started (later ones wait for the next run).
     while (everything and taken < depth) or left:
@@ -205,12 +239,26 @@ def _take_from(
         except queue_module.Empty:
             break
         taken += 1
-        letter = DeadLetter.from_message(message)
+        letter = _letter(message)
+        if letter is None or letter.message_id in skipped:
+            continue  # a bad letter met before: handed back when the connection closes
         if not everything:
             if letter.message_id not in left:
                 continue  # not selected: handed back when the connection closes
             left.discard(letter.message_id)
-        ready.append(letter)
+        try:
+            ready.append((letter, prepare(dlq, letter)))
+        except OSError:
+            raise  # the machine's trouble (a full disk), not the letter's: stop here
+        except Exception as err:
+            skipped.add(letter.message_id)
+            log.warning("dead letter %s left in %s: %s", letter.message_id, name, err)
+            if cumulative:  # a later ack would take it too: commit what is ready, restart
+                if ready:
+                    done += _commit(dlq, ready, act, bar)
+                done_before.extend(done)
+                raise _Restart() from err
+            continue
         finished = taken >= depth if everything else not left
         if len(ready) >= batch or finished or inbox.empty():
             done += _commit(dlq, ready, act, bar)
@@ -222,20 +270,28 @@ def _take_from(
     return done
 
 
+def _letter(message: Message) -> DeadLetter | None:
+    try:
+        return DeadLetter.from_message(message)
+    except Exception:
+        log.exception("unreadable dead letter %s", message.headers.get("message-id"))
+        return None
+
+
 def _commit(
     dlq: Transport,
-    letters: list[DeadLetter],
-    act: Callable[[Transport, list[DeadLetter], str], None],
+    ready: list[tuple[DeadLetter, Any]],
+    act: Callable[[Transport, list[Any], str], None],
     bar: Any,
 ) -> list[str]:
     with dlq.transaction(confirm=True) as tx:
-        act(dlq, letters, tx)
-        for letter in letters:
+        act(dlq, [prepared for _, prepared in ready], tx)
+        for letter, _ in ready:
             assert letter.message is not None
             dlq.ack(letter.message, transaction=tx)
     if bar is not None:
-        bar.update(len(letters))
-    return [letter.message_id for letter in letters]
+        bar.update(len(ready))
+    return [letter.message_id for letter, _ in ready]
 
 
 def _wanted(transport: Transport, rows: Selection) -> dict[str, set[str] | None]:

@@ -81,10 +81,11 @@ class DeadLetter:
     @property
     def time(self) -> float | None:
         """When it was dead-lettered (our header), else when the broker stamped it."""
-        if self.headers.get(DEAD_LETTERED_AT):
-            return float(self.headers[DEAD_LETTERED_AT])
+        ours = _epoch(self.headers.get(DEAD_LETTERED_AT))
+        if ours is not None:
+            return ours
         stamp = self.headers.get("timestamp")
-        return int(stamp) / 1000 if stamp and str(stamp).isdigit() else None
+        return _epoch(int(stamp) / 1000) if stamp and str(stamp).isdigit() else None
 
     @property
     def recipe_message(self) -> Mapping[str, Any] | None:
@@ -119,7 +120,10 @@ class DeadLetter:
 
     def row(self) -> dict[str, Any]:
         h = self.headers
-        summary = json.dumps(self.payload, default=str) if self.is_json else str(self.body)
+        try:
+            summary = json.dumps(self.payload, default=str) if self.is_json else str(self.body)
+        except (TypeError, ValueError, RecursionError):
+            summary = "<cannot be shown>"
         return {
             "queue": self.queue,
             "destination": self.destination,
@@ -130,7 +134,7 @@ class DeadLetter:
             "error_type": h.get("zocalo-nb-error-type"),
             "error": h.get("zocalo-nb-error") or h.get("dlqDeliveryFailureCause"),
             "reason": h.get("zocalo-nb-reason") or BROKER_REASON,
-            "attempts": int(h["zocalo-nb-attempts"]) if h.get("zocalo-nb-attempts") else None,
+            "attempts": _count(h.get("zocalo-nb-attempts")),
             "parameters": self.parameters,
             "payload": summary[:SUMMARY_CHARS],
             "message_id": self.message_id,
@@ -149,3 +153,25 @@ def letters_frame(letters: Iterable[DeadLetter]) -> pd.DataFrame:
     for column in ("queue", "destination", "service", "error_type"):
         frame[column] = frame[column].astype("category")
     return frame.sort_values("time", kind="stable", ignore_index=True)
+
+
+#: Times outside these (epoch seconds) are not believed: 1970 to the year 5138.
+_EARLIEST, _LATEST = 0.0, 1e11
+
+
+def _epoch(value: Any) -> float | None:
+    """Epoch seconds from a header, or None for anything that is not a plausible time."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if _EARLIEST < number < _LATEST else None
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative count from a header, or None ("three", "-4", "1e300")."""
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        return None
+    return number if 0 <= number < 2**31 else None

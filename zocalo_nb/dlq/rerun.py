@@ -108,13 +108,13 @@ def send_rerun(plan: RerunPlan, transport: Transport, *, allow_namespace: bool =
     event["start"] = [plan.step]
     event["rerun_of"] = plan.original
 
-    def send(sender: Transport, letters: list[DeadLetter], tx: str) -> None:
+    def send(sender: Transport, letters: list[Any], tx: str) -> None:
         for out in outgoing:
             deliver(sender, out, tx)
         sender.broadcast(EVENTS_TOPIC, [event], transaction=tx)
 
     if plan.dead_letter is not None:
-        moved = take(transport, [plan.dead_letter], send, verb="rerun")
+        moved = take(transport, [plan.dead_letter], lambda _t, letter: letter, send, verb="rerun")
         if not moved:
             raise ZocaloNbError(
                 f"the dead letter of step {plan.step} of run {plan.original} is gone",

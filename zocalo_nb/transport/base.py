@@ -130,11 +130,6 @@ class Transport(abc.ABC):
                     '"/queue/zocalo.per_image_analysis" (absolute)',
                 )
             return parts[2]
-        if not isinstance(destination, str) or not destination:
-            raise TransportError(
-                f"destination {destination!r} is not a queue or topic name",
-                hint='e.g. "per_image_analysis"',
-            )
         return f"{self.settings.prefix}.{destination}"
 
     def dlq(self, queue: str) -> str:
@@ -194,6 +189,11 @@ class Transport(abc.ABC):
         header, and the encoder's own error (TypeError, ValueError, RecursionError) for a
         body that is not JSON. Services prepare their outputs as the handler returns, so a
         transaction only ever carries messages that can be sent."""
+        if not isinstance(destination, str) or not destination:
+            raise TransportError(
+                f"destination {destination!r} is not a queue or topic name",
+                hint='e.g. "per_image_analysis"',
+            )
         if destination.startswith("/topic/"):
             kind = "topic"
         elif destination.startswith("/queue/"):
