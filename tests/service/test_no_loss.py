@@ -14,7 +14,7 @@ from tests.service.helpers import Collector, pipeline
 from tests.sites import Site
 from zocalo_nb.dispatch import StepContext, submit
 from zocalo_nb.dispatch.envelope import RECIPE_HEADER
-from zocalo_nb.service import ATTEMPT, REDELIVERIES, Processor, Service
+from zocalo_nb.service import ATTEMPT, REDELIVERIES, Processor, Service, ServiceRunner
 from zocalo_nb.transport import MemoryBroker, Message, RawBody, Transport
 
 
@@ -198,3 +198,17 @@ def test_the_retry_delay_of_a_late_attempt_is_the_maximum_not_an_overflow() -> N
     assert service.retry_delay(1500) == 60.0
     assert service.retry_delay(10**9) == 60.0
     assert service.retry_delay(1) == 1.0
+
+
+def test_stopping_a_runner_whose_service_fails_to_close_still_stops_it() -> None:
+    broker = MemoryBroker()
+
+    def refuse() -> None:
+        raise RuntimeError("the history database went away")
+
+    service = Service("closing", handler, queues=("pipe.a",), close=refuse)
+    runner = ServiceRunner([service], broker=broker).start()
+    runner.stop()  # does not raise
+    assert not runner.running
+    assert runner.transport is not None and not runner.transport.is_connected
+    broker.close()

@@ -190,7 +190,10 @@ class ServiceRunner:
             self.processor.close()
         for service in self.services:
             if service.close is not None:
-                service.close()
+                try:
+                    service.close()
+                except Exception:  # the others still stop, and the connection closes
+                    log.exception("closing service %s failed", service.name)
         if self.transport is not None:
             self._broadcast_status()
             self.transport.close()  # unstarted messages go back to the broker

@@ -6,8 +6,8 @@ alive by heart-beats); ``starting`` and ``updates`` go out at once; the outcome 
 the ack commit together in one short transaction when the job ends. If the runner dies, the
 broker hands the message to another runner at once and the job (killed with its runner, see
 :mod:`zocalo_nb.wrapper.command`) runs again from the start, once: through the quarantine
-queue, where a job that kills its runner again is counted as a crash. Nothing is lost; no outcome is sent twice. README.md, "Long jobs",
-lists the limits.
+queue, where a job that kills its runner again is counted as a crash. Nothing is lost; no
+outcome is sent twice. README.md, "Long jobs", lists the limits.
 """
 
 from __future__ import annotations
