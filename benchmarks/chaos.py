@@ -22,6 +22,7 @@ Last line: chaos: runs N lost L duplicated D poison-in-dlq P/Q seconds S
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import random
@@ -44,7 +45,7 @@ from zocalo_nb.config import Settings  # noqa: E402
 from zocalo_nb.dispatch import StepContext, submit  # noqa: E402
 from zocalo_nb.recipe import Recipe, RecipeBuilder  # noqa: E402
 from zocalo_nb.service import Service, ServiceRunner  # noqa: E402
-from zocalo_nb.transport import Message, Transport, connect  # noqa: E402
+from zocalo_nb.transport import Message, Transport, TransportError, connect  # noqa: E402
 
 STEPS = ("a", "b", "c")
 PASSWORD = "chaos-pw"
@@ -96,7 +97,8 @@ class Arrivals:
         with self.lock:
             self.outputs.setdefault(run, set()).add(message.message_id)
             self.last = time.monotonic()
-        self.transport.ack(message)
+        with contextlib.suppress(TransportError):  # the broker restarts: it comes again
+            self.transport.ack(message)
 
     def count(self) -> int:
         with self.lock:
@@ -287,6 +289,7 @@ def main() -> int:
     if args.worker:
         return worker(args.worker, args.url, args.prefix, args.workers)
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)  # reconnects are expected
+    logging.getLogger("stomp.py").setLevel(logging.CRITICAL)  # so are broken pipes then
     if args.seed is None:
         args.seed = int.from_bytes(os.urandom(4), "big")
     print(f"chaos: seed {args.seed}", flush=True)
