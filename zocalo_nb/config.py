@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -80,7 +81,17 @@ class Settings:
     @classmethod
     def from_url(cls, url: str, *, source: str = "argument") -> Settings:
         """Parse ``memory://`` or ``stomp://user:password@host:port?prefix=...&prefetch=...``."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (a bad port or IPv6 literal raises here)
+        except ValueError as err:
+            # urllib's message may quote a piece of the password: say what, not which
+            what = "bad port (not a number from 1 to 65535)" if "Port" in str(err) else "bad host"
+            raise ConfigError(
+                f"cannot read broker URL {_redact(url)} (from {source}): {what}",
+                hint="write stomp://user:password@host:61613; a password holding '/', '?', "
+                "'#' or '@' must be percent-encoded (%2F, %3F, %23, %40)",
+            ) from None
         scheme = parts.scheme.lower()
         if scheme not in SCHEMES:
             raise ConfigError(
@@ -95,13 +106,7 @@ class Settings:
                 f"unknown option(s) {', '.join(sorted(unknown))} in broker URL (from {source})",
                 hint="options are prefix, prefetch, heartbeat, ca_certs",
             )
-        try:
-            port = parts.port or DEFAULT_PORT
-        except ValueError as err:
-            raise ConfigError(
-                f"bad port in broker URL {_redact(url)} (from {source})",
-                hint="write host:61613",
-            ) from err
+        port = parts.port or DEFAULT_PORT
         values: dict[str, Any] = {"scheme": scheme, "source": source}
         if scheme != "memory":
             values.update(host=parts.hostname or "127.0.0.1", port=port)
@@ -243,7 +248,9 @@ def _did_you_mean(word: str, options: Any) -> str:
 
 
 def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@")
-    return url
+    """``url`` with everything between the user's ``:`` and the last ``@`` hidden: robust
+    to passwords holding ``?``, ``#``, ``@`` or spaces, which urlsplit cuts elsewhere."""
+    return _CREDENTIALS.sub(r"\1***@", url)
+
+
+_CREDENTIALS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:).*@", re.DOTALL)

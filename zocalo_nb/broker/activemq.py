@@ -22,7 +22,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -46,7 +46,7 @@ class ActiveMQ:
     base: Path
     stomp_port: int = 61613
     user: str = "zocalo"
-    password: str = "zocalo"
+    password: str = field(default="zocalo", repr=False)
     #: Redeliveries after a NACK before the message goes to DLQ.<queue>.
     redeliveries: int = 5
     #: Milliseconds between redeliveries (ActiveMQ refuses to start below 1000).
@@ -199,6 +199,17 @@ class ActiveMQ:
         package = resources.files("zocalo_nb.broker")
         for name in ("activemq.xml", "log4j.properties"):
             (self.base / "conf" / name).write_text(package.joinpath(name).read_text())
+        # Credentials in a file only we can read, never on the java command line (ps shows
+        # it, and ActiveMQ writes its JVM arguments into its log).
+        credentials = self.base / "conf" / "credentials.properties"
+        credentials.touch(mode=0o600)
+        credentials.chmod(0o600)
+        credentials.write_text(
+            f"zocalo.user={_java_property(self.user)}\n"
+            f"zocalo.password={_java_property(self.password)}\n"
+        )
+        self.log_file.touch(mode=0o600)
+        self.log_file.chmod(0o600)
         for jar in EXTRA_JARS:
             link = self.base / "lib" / jar.name
             if jar.exists() and not link.exists():
@@ -214,8 +225,6 @@ class ActiveMQ:
             "java.io.tmpdir": base / "tmp",
             "log4j.configuration": f"file:{base / 'conf' / 'log4j.properties'}",
             "zocalo.stomp.port": self.stomp_port,
-            "zocalo.user": self.user,
-            "zocalo.password": self.password,
             "zocalo.redeliveries": self.redeliveries,
             "zocalo.redelivery.delay": self.redelivery_delay_ms,
             "zocalo.journal.sync": self.journal_sync,
@@ -229,6 +238,24 @@ class ActiveMQ:
             "start",
             f"xbean:file:{base / 'conf' / 'activemq.xml'}?validate=false",
         ]
+
+
+def _java_property(value: str) -> str:
+    """``value`` escaped for a Java properties file (backslashes, separators, non-ASCII)."""
+    out = []
+    for char in value:
+        if char in "\\:=#! ":
+            out.append("\\" + char)
+        elif not (32 <= ord(char) < 127):
+            out.append("".join(f"\\u{unit:04x}" for unit in _utf16(char)))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _utf16(char: str) -> list[int]:
+    data = char.encode("utf-16-be")
+    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

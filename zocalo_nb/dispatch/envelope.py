@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +17,24 @@ from zocalo_nb.errors import RecipeError, ZocaloNbError
 from zocalo_nb.recipe import Recipe
 
 RECIPE_HEADER = "workflows-recipe"
+#: Run ids we accept from requests and use in file names: uuid-like words (upstream's are
+#: uuid4 strings), never a path.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def is_safe_run_id(value: object) -> bool:
+    """True for a run id that is also a safe file name (letters, digits, ``_.-``, no ``..``)."""
+    return isinstance(value, str) and bool(_RUN_ID.fullmatch(value)) and ".." not in value
+
+
+def run_file_name(run_id: object) -> str:
+    """A file or folder name for a run: its id when safe, else a digest of it (a message can
+    carry any ``environment.ID``: it must never become a path such as ``../x``)."""
+    if is_safe_run_id(run_id):
+        return str(run_id)
+    return "run-" + hashlib.sha256(repr(run_id).encode()).hexdigest()[:16]
+
+
 _TRUE = (True, "True", "true", 1, "1")
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from zocalo_nb.dispatch.context import deliver, start_messages, submitted_outgoing
+from zocalo_nb.dispatch.envelope import is_safe_run_id
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.recipe import Recipe
 from zocalo_nb.transport import Transport
@@ -64,7 +65,7 @@ def submit(
     if names is None and custom_recipe is not None and not recipe_or_names:
         names = ()  # only a custom recipe: still the dispatcher's job
     if names is not None:
-        run_id = str(params.get("guid") or run_id or uuid.uuid4())
+        run_id = _checked(str(params.get("guid") or run_id or uuid.uuid4()))
         params["guid"] = run_id
         request: dict[str, Any] = {"recipes": list(names), "parameters": params}
         if custom_recipe is not None:
@@ -78,7 +79,9 @@ def submit(
     recipe = load_recipe(recipe_or_names)
     if params:
         recipe = recipe.apply_parameters(params)
-    run_id, messages = start_messages(recipe, run_id=run_id)
+    run_id, messages = start_messages(
+        recipe, run_id=_checked(run_id) if run_id is not None else None
+    )
     event = submitted_outgoing(run_id, recipe, messages, params, "submit")
     with transport.transaction(confirm=True) as tx:  # returns once the run is stored
         for out in [*messages, event]:
@@ -108,3 +111,13 @@ def _names(value: Any) -> tuple[str, ...] | None:
     if isinstance(value, Sequence) and value and all(isinstance(v, str) for v in value):
         return tuple(value)
     return None
+
+
+def _checked(run_id: str) -> str:
+    if not is_safe_run_id(run_id):
+        raise ZocaloNbError(
+            f"run id {run_id[:100]!r} is not usable",
+            hint="run ids are uuid-like: letters, digits, '-', '_', '.' (leave it out for a "
+            "new uuid)",
+        )
+    return run_id

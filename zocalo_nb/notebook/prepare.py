@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import keyword
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,14 @@ def load(
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
+    bad = [name for name in parameters if not _is_parameter_name(name)]
+    if bad:
+        raise JobFailed(
+            f"{path.name}: parameter name(s) {', '.join(repr(n)[:80] for n in bad[:5])} are "
+            "not Python identifiers",
+            hint="only names such as 'threshold' or 'image_path' can become notebook "
+            "parameters; rename the key in the recipe step or the payload",
+        )
     nb = copy.deepcopy(load_notebook_node(str(path)))
     if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
         raise JobFailed(
@@ -71,6 +80,11 @@ def load(
     return parameterize_notebook(
         nb, dict(parameters), report_mode=False, kernel_name=kernel_name, language="python"
     )
+
+
+def _is_parameter_name(name: object) -> bool:
+    """A name papermill may write as ``name = value`` without it becoming code."""
+    return isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
 
 
 def _declared_type(annotation: str, default: str) -> str:

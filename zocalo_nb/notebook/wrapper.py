@@ -23,6 +23,7 @@ from typing import Any
 import nbformat
 
 from zocalo_nb.dispatch import StepContext
+from zocalo_nb.dispatch.envelope import run_file_name
 from zocalo_nb.notebook.execute import run_on_kernel, run_with_papermill
 from zocalo_nb.notebook.pool import KernelPool
 from zocalo_nb.notebook.prepare import emitted, failed_cell, load, mark_failure, resolve
@@ -58,7 +59,9 @@ class NotebookWrapper:
         values = {**params, **payload}
         source = resolve(name, self.directories)
         target = (
-            self.output_dir / str(job.ctx.run_id or "run") / f"step{job.ctx.step_id}-{source.name}"
+            self.output_dir
+            / run_file_name(job.ctx.run_id or "run")
+            / f"step{job.ctx.step_id}-{source.name}"
         )
         target.parent.mkdir(parents=True, exist_ok=True)
         nb = load(source, values, self.kernel_name)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import copy
 import re
+import shlex
 from _string import formatter_parser as _formatter_parser  # type: ignore[import-not-found]
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -31,8 +32,27 @@ _MISSING = object()
 _IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 
 
+#: A recipe step's parameter holding a command line as one string (run by the command
+#: wrapper, split like a shell would or given to /bin/sh): values substituted into it are
+#: quoted, so they never become shell syntax or extra arguments (see ``quote_command``).
+COMMAND = "command"
+#: Format specs asking for more than this many characters are left as written (a width of
+#: 200000000 would cost 700 MB per request).
+MAX_FORMAT_WIDTH = 10_000
+_WIDTH = re.compile(r"\d+")
+
+
+def quote_command(value: str) -> str:
+    """A substituted value as one shell word, its braces doubled so that formatting the
+    command again (payload values, in the wrapper) keeps it as it is."""
+    return shlex.quote(value).replace("{", "{{").replace("}", "}}")
+
+
 def substitute(value: Any, parameters: Mapping[str, Any]) -> Any:
-    """Apply ``parameters`` to a frozen JSON value, returning a new frozen value."""
+    """Apply ``parameters`` to a frozen JSON value, returning a new frozen value.
+
+    Inside a mapping (a recipe step's ``parameters``), a string under ``command`` is a
+    command line: each value substituted into it is quoted (:func:`quote_command`)."""
     kind = type(value)
     if kind is str:
         if value.startswith(_REPLACE_PREFIX) and value.endswith("}"):
@@ -41,7 +61,11 @@ def substitute(value: Any, parameters: Mapping[str, Any]) -> Any:
     if kind is FrozenMap:
         return MappingProxyType(
             {
-                (format_string(k, parameters) if type(k) is str else k): substitute(v, parameters)
+                (format_string(k, parameters) if type(k) is str else k): (
+                    format_string(v, parameters, quote=quote_command)
+                    if k == COMMAND and type(v) is str and not v.startswith(_REPLACE_PREFIX)
+                    else substitute(v, parameters)
+                )
                 for k, v in value.items()
             }
         )
@@ -50,14 +74,19 @@ def substitute(value: Any, parameters: Mapping[str, Any]) -> Any:
     return value
 
 
-def format_string(text: str, parameters: Mapping[str, Any]) -> str:
-    """Format one string like upstream, leaving any field that cannot be resolved as written."""
+def format_string(
+    text: str, parameters: Mapping[str, Any], *, quote: Callable[[str], str] | None = None
+) -> str:
+    """Format one string like upstream, leaving any field that cannot be resolved as written.
+
+    ``quote``, when given, is applied to the text of every substituted field (after its
+    conversion and format spec), e.g. ``shlex.quote`` for a command line."""
     if "{" not in text and "}" not in text:
         return text
     try:
         parts = list(_formatter_parser(text))  # str.format's own parser, in C
     except ValueError:  # unbalanced braces: our tokenizer keeps them as text
-        return _format_tokens(text, parameters)
+        return _format_tokens(text, parameters, quote)
     out: list[str] = []
     for literal, name, spec, conversion in parts:
         out.append(literal)
@@ -65,19 +94,22 @@ def format_string(text: str, parameters: Mapping[str, Any]) -> str:
             continue
         if not spec and conversion is None and name in parameters and "." not in name:
             value = parameters[name]  # the common case: a plain {name}
-            out.append(value if type(value) is str else format(value, ""))
+            text_value = value if type(value) is str else format(value, "")
+            out.append(quote(text_value) if quote else text_value)
             continue
         field = name + ("!" + conversion if conversion else "") + (":" + spec if spec else "")
-        out.append(_render_field("{" + field + "}", field, parameters))
+        out.append(_render_field("{" + field + "}", field, parameters, quote))
     return "".join(out)
 
 
-def _format_tokens(text: str, parameters: Mapping[str, Any]) -> str:
+def _format_tokens(
+    text: str, parameters: Mapping[str, Any], quote: Callable[[str], str] | None = None
+) -> str:
     out: list[str] = []
     for literal, raw, field in tokenize(text):
         out.append(literal)
         if field is not None:
-            out.append(_render_field(raw, field, parameters))
+            out.append(_render_field(raw, field, parameters, quote))
     return "".join(out)
 
 
@@ -163,7 +195,9 @@ def _is_name(name: str) -> bool:
     return bool(head) and not head.isdigit() and "." not in head and '"' not in head
 
 
-def _render_field(raw: str, field: str, parameters: Mapping[str, Any]) -> str:
+def _render_field(
+    raw: str, field: str, parameters: Mapping[str, Any], quote: Callable[[str], str] | None = None
+) -> str:
     name, conversion, spec = _split_field(field)
     if not _is_name(name) or conversion not in (None, "r", "s", "a"):
         return raw
@@ -180,10 +214,13 @@ def _render_field(raw: str, field: str, parameters: Mapping[str, Any]) -> str:
         value = ascii(value)
     if spec and "{" in spec:
         spec = format_string(spec, parameters)
+    if any(int(width) > MAX_FORMAT_WIDTH for width in _WIDTH.findall(spec)):
+        return raw
     try:
-        return format(value, spec)
+        text = format(value, spec)
     except (TypeError, ValueError):
         return raw
+    return quote(text) if quote else text
 
 
 def _lookup(name: str, parameters: Mapping[str, Any], default: Any) -> Any:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from zocalo_nb.dispatch import MessageContext
+from zocalo_nb.dispatch.envelope import is_safe_run_id
 from zocalo_nb.errors import RecipeError
 from zocalo_nb.recipe import Recipe
 from zocalo_nb.service.service import Reject, Service
@@ -94,6 +95,11 @@ class Dispatcher:
             raise Reject("'parameters' must be an object", hint='e.g. "parameters": {"dcid": 1}')
         recipe = self.recipe(names, request.get("custom_recipe"), parameters)
         run_id = str(parameters.get("guid") or uuid.uuid4())
+        if not is_safe_run_id(run_id):
+            raise Reject(
+                f"guid {run_id[:100]!r} is not a run id",
+                hint="a guid is a uuid (letters, digits, '-', '_', '.'), or leave it out",
+            )
         environment = {"ID": run_id, "recipes": names, "timestamp": time.time()}
         for header in ("zocalo.go.user", "zocalo.go.host"):
             if header in ctx.headers:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import threading
 import time
@@ -36,6 +37,22 @@ from zocalo_nb.transport.message import Message, decode
 from zocalo_nb.transport.replies import Receipt, StatisticsRequest, queue_stats
 
 log = logging.getLogger(__name__)
+
+
+class _HidePasscode(logging.Filter):
+    """stomp.py logs every frame it sends at debug level, CONNECT's ``passcode`` included
+    (its own masking misses ``passcode:secret``): hide the value before any handler sees it."""
+
+    _PASSCODE = re.compile(r"(passcode['\"]?\s*[:=,]\s*['\"]?)[^'\"\s,}\\]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "passcode" in text:
+            record.msg, record.args = self._PASSCODE.sub(r"\1***", text), ()
+        return True
+
+
+logging.getLogger("stomp.py").addFilter(_HidePasscode())
 
 
 #: Our ack modes as STOMP ``ack`` headers.

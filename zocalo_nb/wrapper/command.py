@@ -27,14 +27,18 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import shlex
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from zocalo_nb.dispatch.envelope import run_file_name
 from zocalo_nb.recipe.parameters import format_string
 from zocalo_nb.wrapper.lifecycle import Job, JobFailed
 
@@ -54,28 +58,104 @@ def _die_with_parent() -> None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+#: Environment variables a job never inherits from its service: broker and database URLs
+#: and anything that looks like a credential (a step's ``environment`` may set them).
+_SECRET = re.compile(
+    r"PASSWORD|PASSCODE|PASSWD|SECRET|TOKEN|CREDENTIAL|^ZOCALO_NB_BROKER$|^ZOCALO_NB_HISTORY$",
+    re.IGNORECASE,
+)
+#: Set in each job's environment: processes still carrying it when the job ends are killed.
+JOB_MARKER = "ZOCALO_NB_JOB"
+
+
+def default_roots() -> list[Path]:
+    """Where jobs may work: ``ZOCALO_NB_WORKDIR_ROOTS`` (``:``-separated), else the current
+    folder and the temporary folder."""
+    configured = os.environ.get("ZOCALO_NB_WORKDIR_ROOTS")
+    if configured:
+        return [Path(p) for p in configured.split(":") if p]
+    return [Path.cwd(), Path(tempfile.gettempdir())]
+
+
 class CommandWrapper:
-    """Runs a command line for a recipe step (see module docstring)."""
+    """Runs a command line for a recipe step (see module docstring). Working directories and
+    output files must lie inside ``roots`` (see :func:`default_roots`)."""
 
     name = "command"
+
+    def __init__(self, roots: Sequence[str | os.PathLike[str]] | None = None) -> None:
+        self.roots = [Path(r).resolve() for r in (roots if roots is not None else default_roots())]
 
     def run(self, job: Job) -> dict[str, Any]:
         params = dict(job.parameters)
         values = {**params, **(job.payload if isinstance(job.payload, Mapping) else {})}
         shell = params.get("shell") is True
         argv = self._argv(params.get("command"), values, shell)
-        workdir = Path(format_string(str(params.get("workingdir", ".")), values))
+        workdir = self._inside(
+            format_string(str(params.get("workingdir", ".")), values), "workingdir"
+        )
+        stem = f"{self.name}-{run_file_name(job.ctx.run_id or 'run')}-{job.ctx.step_id}"
+        out = self._inside(params.get("stdout") or workdir / f"{stem}.out", "stdout")
+        err = self._inside(params.get("stderr") or workdir / f"{stem}.err", "stderr")
         workdir.mkdir(parents=True, exist_ok=True)
-        stem = f"{self.name}-{job.ctx.run_id or 'run'}-{job.ctx.step_id}"
-        out = Path(params.get("stdout") or workdir / f"{stem}.out")
-        err = Path(params.get("stderr") or workdir / f"{stem}.err")
-        env = {
-            **os.environ,
-            **{str(k): str(v) for k, v in (params.get("environment") or {}).items()},
-        }
+        marker = uuid.uuid4().hex
+        env = {k: v for k, v in os.environ.items() if not _SECRET.search(k)}
+        env.update({str(k): str(v) for k, v in (params.get("environment") or {}).items()})
+        env[JOB_MARKER] = marker
         timeout = _seconds(params.get("timeout"), "timeout")
         every = _seconds(params.get("updates_every", 10), "updates_every") or 10.0
         started = time.monotonic()
+        try:
+            code = self._start_and_wait(argv, workdir, env, out, err, job, timeout, every, started)
+        finally:
+            _kill_marked(marker)  # what the job left behind: its group, daemons it started
+        duration = time.monotonic() - started
+        if code is None:
+            raise JobFailed(
+                f"timed out after {timeout:g} s; the process group was killed\n" + _tail(err),
+                hint="raise the step's timeout or make the job faster",
+            )
+        if code != 0:
+            raise JobFailed(
+                f"command exited with code {code}\n" + _tail(err),
+                hint=f"see {err} for the whole error output",
+            )
+        for pattern in params.get("results") or []:
+            for path in sorted(workdir.glob(str(pattern))):
+                if path.resolve().is_relative_to(workdir):  # no ../ out of the job's folder
+                    job.result_file(str(path))
+        return {
+            "exit_code": 0,
+            "stdout": str(out),
+            "stderr": str(err),
+            "duration": round(duration, 3),
+            "workingdir": str(workdir),
+        }
+
+    def _inside(self, path: Any, what: str) -> Path:
+        """``path`` resolved, if it lies inside one of the roots; else the job fails."""
+        resolved = Path(str(path)).resolve()
+        if not any(resolved.is_relative_to(root) for root in self.roots):
+            raise JobFailed(
+                f"{what} {str(path)[:300]!r} is outside the folders jobs may use "
+                f"({', '.join(str(r) for r in self.roots)})",
+                hint="use a folder inside them, or list more in ZOCALO_NB_WORKDIR_ROOTS "
+                "(':'-separated) where the service runs",
+            )
+        return resolved
+
+    def _start_and_wait(
+        self,
+        argv: list[str],
+        workdir: Path,
+        env: dict[str, str],
+        out: Path,
+        err: Path,
+        job: Job,
+        timeout: float | None,
+        every: float,
+        started: float,
+    ) -> int | None:
         with out.open("wb") as stdout, err.open("wb") as stderr:
             try:
                 process = subprocess.Popen(
@@ -94,36 +174,22 @@ class CommandWrapper:
                     hint="check the command and the PATH",
                 ) from error
             job.update({"state": "running", "pid": process.pid, "command": argv})
-            code = self._wait(process, job, timeout, every, started)
-        duration = time.monotonic() - started
-        if code is None:
-            raise JobFailed(
-                f"timed out after {timeout:g} s; the process group was killed\n" + _tail(err),
-                hint="raise the step's timeout or make the job faster",
-            )
-        if code != 0:
-            raise JobFailed(
-                f"command exited with code {code}\n" + _tail(err),
-                hint=f"see {err} for the whole error output",
-            )
-        for pattern in params.get("results") or []:
-            for path in sorted(workdir.glob(str(pattern))):
-                job.result_file(str(path))
-        return {
-            "exit_code": 0,
-            "stdout": str(out),
-            "stderr": str(err),
-            "duration": round(duration, 3),
-            "workingdir": str(workdir),
-        }
+            return self._wait(process, job, timeout, every, started)
 
     @staticmethod
     def _argv(command: Any, values: Mapping[str, Any], shell: bool) -> list[str]:
-        if isinstance(command, str) and shell:
-            quoted = {k: shlex.quote(str(v)) for k, v in values.items()}
-            return ["/bin/sh", "-c", format_string(command, quoted)]
+        """The argument list. Every value substituted into a string command is quoted (here,
+        and by the dispatcher when it applied the request's parameters), so a value is
+        always one word: never shell syntax, never extra arguments."""
         if isinstance(command, str):
-            command = shlex.split(command)
+            line = format_string(command, values, quote=shlex.quote)
+            try:
+                return ["/bin/sh", "-c", line] if shell else shlex.split(line)
+            except ValueError as err:  # unbalanced quotes in the recipe's own text
+                raise JobFailed(
+                    f"the step's command cannot be split into arguments: {err}",
+                    hint='write it as a list: "command": ["prog", "{image}"]',
+                ) from err
         if not isinstance(command, (list, tuple)) or not command:
             raise JobFailed(
                 f"the step's 'command' parameter must be a list of arguments, not {command!r}",
@@ -189,8 +255,28 @@ def _seconds(value: Any, name: str) -> float | None:
 
 
 def _tail(path: Path) -> str:
+    """The last STDERR_TAIL bytes of a file, read from its end (it may be huge)."""
     try:
-        data = path.read_bytes()[-STDERR_TAIL:].decode("utf-8", "replace")
+        with path.open("rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - STDERR_TAIL))
+            data = handle.read(STDERR_TAIL).decode("utf-8", "replace")
     except OSError:
         return ""
     return f"--- last {STDERR_TAIL} bytes of stderr ---\n{data}" if data else "(no stderr)"
+
+
+def _kill_marked(marker: str) -> int:
+    """SIGKILL every process whose environment carries this job's marker (the job's group
+    and any daemon that left it with setsid); returns how many."""
+    needle = f"{JOB_MARKER}={marker}".encode() + b"\0"
+    killed = 0
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes():
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+        except OSError:  # gone already, or not ours to read
+            continue
+    return killed

@@ -1,0 +1,333 @@
+"""Nothing runs that should not: what someone with access to the broker could try.
+
+Each test is one finding of the security review (issue 13), on memory:// unless the
+behaviour is the broker's own.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from tests.brokers import eventually, free_port
+from tests.service.helpers import Collector
+from zocalo_nb.broker.activemq import ActiveMQ
+from zocalo_nb.config import ConfigError, Settings
+from zocalo_nb.dispatch import StepContext, submit
+from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.recipe import Recipe
+from zocalo_nb.service import ServiceRunner
+from zocalo_nb.service.dispatcher import Dispatcher
+from zocalo_nb.transport import MemoryBroker, Transport
+from zocalo_nb.wrapper import CommandWrapper, JobFailed, wrapper_service
+from zocalo_nb.wrapper.lifecycle import Job
+
+SECRET = "hunter2-" + uuid.uuid4().hex[:6]
+
+
+# -- 1. shell injection through parameters, whichever stage substituted them ---------------
+def command_recipe(command: Any, workdir: Path, shell: bool) -> dict[str, Any]:
+    return {
+        "1": {
+            "queue": "jobs",
+            "parameters": {"command": command, "shell": shell, "workingdir": str(workdir)},
+            "output": {"success": 2, "failure": 3},
+        },
+        "2": {"queue": "job.success"},
+        "3": {"queue": "job.failure"},
+        "start": [[1, {}]],
+    }
+
+
+def run_via_dispatcher(
+    tmp_path: Path, custom: dict[str, Any], parameters: dict[str, Any]
+) -> tuple[list[Any], list[Any]]:
+    broker = MemoryBroker()
+    client = broker.connect()
+    ok, bad = Collector(client, "job.success"), Collector(client, "job.failure")
+    dispatcher = Dispatcher(tmp_path / "no-recipes")
+    with ServiceRunner([dispatcher.service(), wrapper_service("command")], broker=broker):
+        submit([], parameters, transport=client, custom_recipe=custom)
+        assert eventually(lambda: len(ok.messages) + len(bad.messages) == 1, timeout=30)
+    broker.close()
+    return [m.body["payload"] for m in ok.messages], [m.body["payload"] for m in bad.messages]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a.cbf; touch {marker}",
+        "a.cbf$(touch {marker})",
+        "`touch {marker}`",
+        "a.cbf' ; touch {marker} ; echo '",
+        "{{x}}",  # a placeholder smuggled in for the wrapper's own formatting
+    ],
+)
+def test_request_parameters_never_become_shell_syntax(tmp_path: Path, value: str) -> None:
+    marker = tmp_path / "pwned"
+    image = value.format(marker=marker)
+    recipe = command_recipe("echo processing {image} {image!r}", tmp_path, shell=True)
+    done, failed = run_via_dispatcher(tmp_path, recipe, {"image": image})
+    assert not marker.exists()
+    assert failed == []
+    printed = Path(done[0]["stdout"]).read_text()
+    assert printed.startswith(f"processing {image} ")
+
+
+def test_a_payload_value_smuggled_through_a_parameter_is_still_quoted(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    # The dispatcher puts "{x}" into the command; the wrapper then fills x from the payload.
+    recipe = command_recipe("echo {image}", tmp_path, shell=True)
+    recipe["start"] = [[1, {"x": f"; touch {marker}"}]]
+    done, _ = run_via_dispatcher(tmp_path, recipe, {"image": "{x}"})
+    assert not marker.exists()
+    assert Path(done[0]["stdout"]).read_text() == "{x}\n"
+
+
+def test_a_value_never_adds_arguments_to_a_string_command(tmp_path: Path) -> None:
+    script = "import sys, json; print(json.dumps(sys.argv[1:]))"
+    recipe = command_recipe(f"{sys.executable} -c '{script}' {{image}} end", tmp_path, False)
+    done, _ = run_via_dispatcher(tmp_path, recipe, {"image": "a b --delete-everything"})
+    assert json.loads(Path(done[0]["stdout"]).read_text()) == ["a b --delete-everything", "end"]
+
+
+# -- 2. notebook parameter names ------------------------------------------------------------
+def test_only_identifiers_become_notebook_parameters(tmp_path: Path) -> None:
+    from zocalo_nb.notebook.prepare import load
+
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("threshold = 1")
+    cell.metadata["tags"] = ["parameters"]
+    notebook.cells = [cell]
+    path = tmp_path / "job.ipynb"
+    nbformat.write(notebook, str(path))
+    evil = {f'x = 1\nimport os; os.system("touch {tmp_path}/pwned")\ny': 1}
+    for bad in (evil, {"class": 1}, {"1x": 1}, {"a-b": 2}):
+        with pytest.raises(JobFailed, match="not Python identifiers"):
+            load(path, {"threshold": 2, **bad})
+    injected = load(path, {"threshold": 2})
+    assert "threshold = 2" in injected.cells[1].source
+
+
+# -- 4. files outside their folders -----------------------------------------------------------
+def test_the_dispatcher_refuses_a_guid_that_is_a_path(tmp_path: Path) -> None:
+    broker = MemoryBroker()
+    client = broker.connect()
+    logbook = tmp_path / "logbook"
+    recipe = {"1": {"queue": "x"}, "start": [[1, {}]]}
+    with ServiceRunner([Dispatcher(tmp_path, logbook).service()], broker=broker):
+        for guid in ("../../escaped", str(tmp_path / "absolute"), "a/b"):
+            client.send(
+                "processing_recipe", {"custom_recipe": recipe, "parameters": {"guid": guid}}
+            )
+        assert eventually(lambda: len(client.browse(client.dlq("processing_recipe"))) == 3)
+    reasons = {
+        m.headers["zocalo-nb-reason"] for m in client.browse(client.dlq("processing_recipe"))
+    }
+    assert all("is not a run id" in r for r in reasons)
+    assert not (tmp_path / "escaped.json").exists()
+    assert not (tmp_path / "absolute.json").exists()
+    assert not logbook.exists() or not any(logbook.rglob("*.json"))
+    with pytest.raises(ZocaloNbError, match="run id"):
+        submit(Recipe.from_dict(recipe), transport=client, run_id="../x")
+    broker.close()
+
+
+def test_run_ids_from_messages_never_become_paths() -> None:
+    from zocalo_nb.dispatch.envelope import run_file_name
+
+    assert run_file_name("2f1e1c1e-1b2a-4c7f-9a7e-0d6c1b2a3c4d") == (
+        "2f1e1c1e-1b2a-4c7f-9a7e-0d6c1b2a3c4d"
+    )
+    for evil in ("../x", "/etc", "..", "a/../../b", "", "x" * 500, "\0"):
+        name = run_file_name(evil)
+        assert "/" not in name and name not in ("", ".", "..") and name.startswith("run-")
+
+
+class FakeContext:
+    """What a wrapper reads of its StepContext."""
+
+    run_id = "../../outside"
+    step_id = 1
+
+    def __init__(self, parameters: dict[str, Any], payload: Any = None) -> None:
+        self.parameters, self.payload = parameters, payload or {}
+
+
+def make_job(parameters: dict[str, Any]) -> Any:
+    return Job(FakeContext(parameters), lambda channel, payload: None, "command")  # type: ignore[arg-type]
+
+
+def test_command_jobs_work_only_inside_their_roots(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    wrapper = CommandWrapper(roots=[root])
+    for workdir in ("/", str(root / ".." / ".."), str(tmp_path)):
+        task = make_job({"command": ["true"], "workingdir": workdir})
+        with pytest.raises(JobFailed, match="outside the folders jobs may use"):
+            wrapper.run(task)
+    task = make_job({"command": ["true"], "workingdir": str(root), "stdout": "/tmp/x.out"})
+    with pytest.raises(JobFailed, match="stdout"):
+        wrapper.run(task)
+    task = make_job({"command": ["true"], "workingdir": str(root / "job")})
+    result = wrapper.run(task)
+    assert Path(result["stdout"]).parent == root / "job"
+    assert "outside" not in Path(result["stdout"]).name  # the run id became a digest
+
+
+# -- 5. secrets ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"stomp://u:{SECRET}@host:badport",
+        f"stomp://u:pre?{SECRET}@host:61613",
+        f"stomp://u:pre#{SECRET}@host:1",
+        f"stomp://u:{SECRET}@[::1:61613",
+        f"stmop://u:{SECRET}@h:1",
+        f"stomp://u:{SECRET}@h:61613?prefetch=many",
+    ],
+)
+def test_a_malformed_broker_url_never_shows_its_password(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zocalo_nb.cli import main
+
+    with pytest.raises(ConfigError) as caught:
+        Settings.build(url)
+    assert SECRET not in str(caught.value) and SECRET[:7] not in str(caught.value)
+    monkeypatch.setenv("ZOCALO_NB_BROKER", url)
+    with pytest.raises(ConfigError) as caught:
+        Settings.build()
+    assert SECRET[:7] not in str(caught.value)
+    main(["status", "--broker", url, "--wait", "0"])
+    captured = capsys.readouterr()
+    assert SECRET[:7] not in captured.out + captured.err
+
+
+@pytest.mark.activemq
+def test_the_stomp_passcode_never_reaches_the_log(activemq_url: str) -> None:
+    from zocalo_nb.transport import connect
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        settings = Settings.build(activemq_url)
+        connect(settings).close()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+    text = stream.getvalue()
+    assert "passcode" in text  # stomp.py did log the CONNECT frame
+    assert settings.password and settings.password not in text
+
+
+@pytest.mark.activemq
+def test_our_activemq_keeps_its_password_off_the_command_line_and_out_of_logs(
+    tmp_path: Path,
+) -> None:
+    password = f"p ss:w=rd#{SECRET}é"
+    instance = ActiveMQ(tmp_path / "amq", stomp_port=free_port(), password=password)
+    assert SECRET not in repr(instance)
+    instance.start()
+    try:
+        pid = instance.pid()
+        assert pid is not None
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        assert SECRET not in cmdline
+        from zocalo_nb.transport import connect
+
+        url = f"stomp://zocalo:{password.replace('%', '%25').replace(' ', '%20').replace('#', '%23')}@127.0.0.1:{instance.stomp_port}"
+        connect(url).close()  # the password from the file works
+        assert SECRET not in instance.log_file.read_text(errors="replace")
+        assert instance.log_file.stat().st_mode & 0o077 == 0
+        credentials = tmp_path / "amq" / "conf" / "credentials.properties"
+        assert credentials.stat().st_mode & 0o077 == 0
+    finally:
+        instance.stop()
+
+
+def test_command_jobs_do_not_inherit_broker_or_database_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZOCALO_NB_PASSWORD", SECRET)
+    monkeypatch.setenv("ZOCALO_NB_BROKER", f"stomp://u:{SECRET}@h:1")
+    monkeypatch.setenv("ZOCALO_NB_HISTORY", f"postgresql://u:{SECRET}@h/db")
+    monkeypatch.setenv("SOME_API_TOKEN", SECRET)
+    monkeypatch.setenv("ORDINARY", "kept")
+    task = make_job({"command": ["env"], "workingdir": str(tmp_path)})
+    result = CommandWrapper(roots=[tmp_path]).run(task)
+    env = Path(result["stdout"]).read_text()
+    assert SECRET not in env and "ORDINARY=kept" in env
+
+
+# -- 6. resources ----------------------------------------------------------------------------
+def test_a_format_width_cannot_cost_gigabytes() -> None:
+    recipe = Recipe.from_dict({"1": {"queue": "q", "parameters": {"p": "{x:>200000000}"}}})
+    started = time.monotonic()
+    applied = recipe.apply_parameters({"x": 1})
+    assert time.monotonic() - started < 1
+    assert applied[1].parameters["p"] == "{x:>200000000}"
+    assert (
+        Recipe.from_dict({"1": {"queue": "q", "parameters": {"p": "{x:>5}"}}})
+        .apply_parameters({"x": 1})[1]
+        .parameters["p"]
+        == "    1"
+    )
+
+
+def test_the_error_tail_is_read_from_the_end_of_a_huge_file(tmp_path: Path) -> None:
+    from zocalo_nb.wrapper.command import STDERR_TAIL, _tail
+
+    path = tmp_path / "big.err"
+    with path.open("wb") as handle:
+        handle.truncate(2 * 1024**3)  # 2 GB, sparse
+        handle.seek(0, os.SEEK_END)
+        handle.write(b"the real error")
+    started = time.monotonic()
+    tail = _tail(path)
+    assert time.monotonic() - started < 1
+    assert tail.endswith("the real error") and len(tail) < STDERR_TAIL + 100
+
+
+def test_processes_a_job_leaves_behind_are_killed_even_after_success(tmp_path: Path) -> None:
+    pidfile = tmp_path / "daemon.pid"
+    # A daemon escaping the job's process group with setsid, and a plain background child.
+    script = (
+        f"setsid sh -c 'echo $$ > {pidfile}.1; exec sleep 300' & "
+        f"sh -c 'echo $$ > {pidfile}.2; exec sleep 300' & sleep 0.5; exit 0"
+    )
+    task = make_job({"command": script, "shell": True, "workingdir": str(tmp_path)})
+    CommandWrapper(roots=[tmp_path]).run(task)
+    for n in (1, 2):
+        pid = int(Path(f"{pidfile}.{n}").read_text())
+        assert eventually(lambda p=pid: not _alive(p), timeout=5), f"process {n} survived"
+    from zocalo_nb.wrapper.command import JOB_MARKER
+
+    assert JOB_MARKER not in os.environ
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _unused(*_: Any) -> None:  # keep imports used by later sections honest
+    _ = (StepContext, Transport, subprocess)
