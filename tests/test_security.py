@@ -331,3 +331,122 @@ def _alive(pid: int) -> bool:
 
 def _unused(*_: Any) -> None:  # keep imports used by later sections honest
     _ = (StepContext, Transport, subprocess)
+
+
+# -- 3. header injection and frame smuggling (the STOMP wire) -------------------------------
+def letter_file(folder: Path, name: str, headers: dict[str, str], body: Any) -> Path:
+    path = folder / name
+    content = {
+        "exported": {"date": "2026-11-29", "time": "12:00:00"},
+        "header": headers,
+        "message": body,
+    }
+    path.write_text(json.dumps(content))
+    return path
+
+
+@pytest.mark.activemq
+def test_header_names_from_a_dead_letter_file_cannot_smuggle_frames(
+    activemq_url: str, tmp_path: Path
+) -> None:
+    from zocalo_nb import dlq
+    from zocalo_nb.transport import connect
+
+    prefix = f"test{uuid.uuid4().hex[:8]}"
+    transport = connect(Settings.build(activemq_url, prefix=prefix))
+    commands: list[Any] = []
+    transport.subscribe_topic("/topic/command", commands.append)
+    arrived = Collector(transport, "target")
+    time.sleep(0.2)
+    good = letter_file(
+        tmp_path, "good", {"original-destination": f"/queue/{prefix}.target"}, {"n": 1}
+    )
+    smuggled = (
+        "x\n\nSEND\ndestination:/topic/command\n\n"
+        '{"command": "shutdown", "service": "dispatcher"}\0\nSEND\ndestination:/queue/junk'
+    )
+    evil = letter_file(
+        tmp_path,
+        "evil",
+        {
+            "original-destination": f"/queue/{prefix}.target",
+            smuggled: "y",
+            "a\ndestination": "/topic/command",
+        },
+        {"n": 2},
+    )
+    try:
+        sent = dlq.reinject_files(transport, [good, evil])
+        assert sent == [good]
+        assert eventually(lambda: len(arrived.messages) == 1)
+        time.sleep(0.5)
+        assert commands == [] and [m.body for m in arrived.messages] == [{"n": 1}]
+        assert evil.exists()  # left for the operator to look at
+    finally:
+        transport.close()
+
+
+# -- 6. a recipe message that loops ------------------------------------------------------------
+def test_a_recipe_message_that_loops_is_dead_lettered_not_multiplied() -> None:
+    from zocalo_nb.dispatch.envelope import RECIPE_HEADER
+    from zocalo_nb.service import Service
+    from zocalo_nb.transport import RawBody
+
+    broker = MemoryBroker()
+    client = broker.connect()
+    handled: list[Any] = []
+
+    def forward(ctx: StepContext, payload: Any) -> None:
+        handled.append(payload)
+        ctx.send(payload)
+
+    body = {
+        "environment": {"ID": "loop"},
+        "payload": {"n": 1},
+        "recipe": {"1": {"queue": "loop", "output": [1, 1]}, "start": [[1, {}]]},
+        "recipe-path": [],
+        "recipe-pointer": 1,
+    }
+    with ServiceRunner([Service("looper", forward, queues=("loop",))], broker=broker):
+        client.send("loop", RawBody(json.dumps(body)), headers={RECIPE_HEADER: "True"})
+        assert eventually(lambda: len(client.browse(client.dlq("loop"))) == 2, timeout=10)
+        time.sleep(0.5)
+    assert len(handled) == 1  # once, then its two copies went to the DLQ, not round again
+    reasons = {m.headers["zocalo-nb-reason"] for m in client.browse(client.dlq("loop"))}
+    assert all("already on its path" in r for r in reasons)
+    broker.close()
+
+
+# -- 7. namespace escapes by operator actions --------------------------------------------------
+def test_operator_actions_stay_in_their_namespace(tmp_path: Path) -> None:
+    from zocalo_nb import dlq
+    from zocalo_nb.dlq.guard import NamespaceError
+
+    broker = MemoryBroker()
+    test = broker.connect("test")
+    production = broker.connect("zocalo")
+    arrived = Collector(production, "work")
+    recipe = {"1": {"queue": "/queue/zocalo.work"}, "start": [[1, {}]]}
+    body = {
+        "environment": {"ID": "r1"},
+        "payload": {},
+        "recipe": recipe,
+        "recipe-path": [],
+        "recipe-pointer": 1,
+    }
+    test.send(test.dlq("work"), {"n": 1}, headers={"original-destination": "/queue/zocalo.work"})
+    test.send(test.dlq("work"), body, headers={"original-destination": "/queue/test.work"})
+    assert eventually(lambda: test.statistics(test.dlq("work")).depth == 2)
+    assert dlq.reinject(test) == []  # neither: one goes to zocalo.*, one's recipe does
+    assert test.statistics(test.dlq("work")).depth == 2
+    path = letter_file(tmp_path, "f", {"original-destination": "/queue/zocalo.work"}, {"n": 3})
+    assert dlq.reinject_files(test, [path]) == []
+    time.sleep(0.3)
+    assert arrived.messages == []
+    assert len(dlq.reinject(test, allow_namespace=True)) == 2  # when the operator says so
+    assert eventually(lambda: len(arrived.messages) == 1)
+    from zocalo_nb.dlq.guard import check
+
+    with pytest.raises(NamespaceError, match="outside the namespace 'test'"):
+        check(test, ["/topic/zocalo.command"], action="this")
+    broker.close()

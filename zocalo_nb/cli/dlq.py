@@ -43,6 +43,11 @@ def add_commands(commands: Any) -> None:
     reinject.add_argument("-r", "--remove", action="store_true", help="delete files once sent")
     reinject.add_argument("--wait", type=float, help="seconds between files")
     reinject.add_argument("--rate", type=float, help="messages per second (--live)")
+    reinject.add_argument(
+        "--allow-namespace",
+        action="store_true",
+        help="allow destinations outside the --prefix namespace",
+    )
     _add_selection(reinject)
     add_parameter_option(reinject)
     add_broker_options(reinject)
@@ -135,7 +140,13 @@ def run_reinject(args: argparse.Namespace) -> int:
     with _transport(args) as transport:
         if args.live:
             rows = _selected(args, transport)
-            moved = dlq.reinject(transport, rows, parameters=parameters, rate=args.rate)
+            moved = dlq.reinject(
+                transport,
+                rows,
+                parameters=parameters,
+                rate=args.rate,
+                allow_namespace=args.allow_namespace,
+            )
             print(f"{len(moved)} dead letter(s) reinjected")
             return ExitCode.OK
         paths = [p for p in args.files if p != "-"]
@@ -147,7 +158,12 @@ def run_reinject(args: argparse.Namespace) -> int:
                 hint="name files or folders, pipe 'zocalo-nb dlq purge' output in, or use --live",
             )
         sent = dlq.reinject_files(
-            transport, paths, remove=args.remove, wait=args.wait, parameters=parameters
+            transport,
+            paths,
+            remove=args.remove,
+            wait=args.wait,
+            parameters=parameters,
+            allow_namespace=args.allow_namespace,
         )
     for path in sent:
         print(f"reinjected {path}")

@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 
 import pandas as pd
 
-from zocalo_nb.dlq import files
+from zocalo_nb.dlq import files, guard
 from zocalo_nb.dlq.letters import DeadLetter, letters_frame
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.transport import Message, Prepared, Transport
@@ -67,17 +67,18 @@ def reinject(
     rate: float | None = None,
     batch: int = 50,
     progress: bool = False,
+    allow_namespace: bool = False,
 ) -> list[str]:
     """Move the selected dead letters back to their original destinations (the whole DLQs
     of the namespace without ``rows``), optionally with an edited ``payload`` (a value, or a
     function of the DeadLetter) or step ``parameters`` (merged into the recipe step), marked
-    ``dlq-reinjected``, at most ``rate`` per second. Returns the message ids moved."""
+    ``dlq-reinjected``, at most ``rate`` per second. Returns the message ids moved.
+
+    A letter whose destination (or recipe) lies outside the transport's namespace stays in
+    its DLQ, unless ``allow_namespace``."""
 
     def prepare(dlq: Transport, letter: DeadLetter) -> Prepared:
-        destination = _destination(letter)
-        kind: Any = "queue" if destination.startswith("/queue/") else "topic"
-        body = edited_body(letter, payload, parameters)
-        return dlq.prepare(kind, destination, body, files.reinject_headers(letter))
+        return _prepared(dlq, letter, payload, parameters, allow_namespace)
 
     def move(dlq: Transport, prepared: list[Prepared], tx: str) -> None:
         for item in prepared:
@@ -121,6 +122,7 @@ def reinject_files(
     payload: Edit = None,
     parameters: Mapping[str, Any] | None = None,
     batch: int = 50,
+    allow_namespace: bool = False,
 ) -> list[Path]:
     """Send the messages in dead-letter files (ours or upstream's; folders and purge output
     lines accepted) to their original destinations; ``remove`` deletes each file once the
@@ -135,14 +137,22 @@ def reinject_files(
     for start in range(0, len(found), size):
         if start and wait:
             time.sleep(wait)
-        chunk = found[start : start + size]
-        letters = [files.read(path) for path in chunk]
+        chunk, ready = [], []
+        for path in found[start : start + size]:
+            try:  # a file that cannot be sent as it is stays where it is
+                ready.append(
+                    _prepared(transport, files.read(path), payload, parameters, allow_namespace)
+                )
+                chunk.append(path)
+            except OSError:
+                raise
+            except Exception as err:
+                log.warning("dead-letter file %s not reinjected: %s", path, err)
+        if not ready:
+            continue
         with transport.transaction(confirm=True) as tx:
-            for letter in letters:
-                destination = _destination(letter)
-                send = transport.send if destination.startswith("/queue/") else transport.broadcast
-                body = edited_body(letter, payload, parameters)
-                send(destination, body, headers=files.reinject_headers(letter), transaction=tx)
+            for item in ready:
+                transport.send_prepared(item, transaction=tx)
         if remove:
             for path in chunk:
                 path.unlink()
@@ -331,6 +341,27 @@ def _depth(transport: Transport, queue: str) -> int:
 
 def _dlq_names(transport: Transport) -> list[str]:
     return [s.queue for s in transport.dead_letter_queues() if s.depth > 0]
+
+
+def _prepared(
+    transport: Transport,
+    letter: DeadLetter,
+    payload: Edit,
+    parameters: Mapping[str, Any] | None,
+    allow_namespace: bool,
+) -> Prepared:
+    """The reinjected message, checked: destination, namespace, edit, headers, encoding
+    (header names that could end a STOMP header line are refused here)."""
+    destination = _destination(letter)
+    body = edited_body(letter, payload, parameters)
+    guard.check(
+        transport,
+        guard.destinations(destination, body),
+        allow=allow_namespace,
+        action=f"reinjecting {letter.message_id}",
+    )
+    kind: Any = "queue" if destination.startswith("/queue/") else "topic"
+    return transport.prepare(kind, destination, body, files.reinject_headers(letter))
 
 
 def _destination(letter: DeadLetter) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from zocalo_nb.dispatch import RecipeMessage
 from zocalo_nb.dispatch.context import deliver, outgoing_for
 from zocalo_nb.dispatch.events import EVENTS_TOPIC, submitted
+from zocalo_nb.dlq import guard
 from zocalo_nb.dlq.actions import Edit, dead_letters, edited_body, take
 from zocalo_nb.dlq.letters import DeadLetter
 from zocalo_nb.errors import ZocaloNbError
@@ -98,6 +99,12 @@ def send_rerun(plan: RerunPlan, transport: Transport, *, allow_namespace: bool =
             hint="pass allow_namespace=True (--allow-namespace) if that is what you mean",
         )
     outgoing = outgoing_for(plan.message)
+    guard.check(
+        transport,
+        guard.destinations("", plan.message.to_body()),
+        allow=allow_namespace,
+        action=f"rerunning step {plan.step}",
+    )
     event = submitted(
         plan.run_id,
         plan.message.recipe.to_dict(),

@@ -184,6 +184,13 @@ class Processor:
                 parsed = RecipeMessage.from_body(message.body, message.headers)
             except NotARecipeMessage as err:
                 return self._dead(info, f"not a recipe message: {err.reason}")
+            if parsed.pointer in parsed.path:  # a loop multiplies messages on every turn
+                return self._dead(
+                    info,
+                    f"not a recipe message: step {parsed.pointer} is already on its path "
+                    f"{list(parsed.path)[:20]} (recipes are acyclic; a step that must come "
+                    "back to itself uses checkpoint)",
+                )
             ctx = StepContext(parsed, message.headers, transport=self.transport)
             payload = parsed.payload
             info.run, info.step = parsed.run_id, parsed.pointer
