@@ -85,7 +85,11 @@ def test_every_problem_is_listed_not_just_the_first() -> None:
         ({"1": "queue a", "start": [[1, {}]]}, (1, None, "a step must be an object, not a string")),
         (
             {"0": {"queue": "a"}, "1": {"queue": "a"}, "start": [[1, {}]]},
-            ("0", None, "step key '0' is not numeric"),
+            (0, None, "step id 0 is not allowed"),  # read as 0 (as upstream), then refused
+        ),
+        (
+            {"-1": {"queue": "a"}, "1": {"queue": "a"}, "start": [[1, {}]]},
+            (-1, None, "step id -1 is not allowed"),
         ),
         (
             {0: {"queue": "a"}, "1": {"queue": "a"}, "start": [[1, {}], [0, {}]]},

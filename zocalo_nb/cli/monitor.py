@@ -68,10 +68,11 @@ def run_status(args: argparse.Namespace) -> int:
 def run_runs(args: argparse.Namespace) -> int:
     from zocalo_nb.monitor import History
 
-    filters: dict[str, Any] = parse_parameters(args.set)
-    if args.since:
-        filters["since"] = _since(args.since)
-    frame = History(args.history).runs(limit=args.limit, **filters)
+    since = _since(args.since) if args.since else None
+    # recipe parameters by name, even one called "since" or "limit"
+    frame = History(args.history).runs(
+        limit=args.limit, since=since, where=parse_parameters(args.set)
+    )
     if frame.empty:
         print("no runs recorded (is a tracker running? zocalo-nb service tracker)")
         return ExitCode.OK

@@ -210,10 +210,13 @@ class History:
         since: float | None = None,
         until: float | None = None,
         limit: int | None = None,
+        where: Mapping[str, Any] | None = None,
         **parameters: Any,
     ) -> pd.DataFrame:
         """Runs, newest first: id, submission time, source, recipe parameters, and a count of
-        events per state."""
+        events per state. Filter by recipe parameters as keywords, or in ``where`` for names
+        that are also keywords here (``where={"since": 3}``)."""
+        parameters = {**(where or {}), **parameters}
         r = self.runs_table
         query = sa.select(r.c.run, r.c.time, r.c.source, r.c.parameters).order_by(r.c.time.desc())
         query = self._filters(query, r, None, since, until, parameters)
@@ -390,4 +393,14 @@ def _text(value: Any) -> str:
 def _epoch(value: Any) -> float:
     if isinstance(value, (int, float)):
         return float(value)
-    return float(pd.Timestamp(value).timestamp())
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as err:
+        raise ZocaloNbError(
+            f"cannot read {value!r} as a time",
+            hint="give epoch seconds, a datetime or text such as '2026-11-01' or "
+            "'2026-11-01 12:00'",
+        ) from err
+    if stamp is pd.NaT:
+        raise ZocaloNbError(f"cannot read {value!r} as a time", hint="e.g. '2026-11-01'")
+    return float(stamp.timestamp())

@@ -15,7 +15,7 @@ from typing import Any
 from zocalo_nb.errors import RecipeParseError
 from zocalo_nb.recipe._frozen import freeze, thaw
 
-_CANONICAL_ID = re.compile(r"-?[1-9][0-9]*")
+_CANONICAL_ID = re.compile(r"-?[1-9][0-9]*|0")  # "0" too: {0: ...} survives to_dict()
 
 Entries = Mapping[int | str, Any]
 

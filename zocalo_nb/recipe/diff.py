@@ -92,9 +92,10 @@ def diff_entries(a: Entries, b: Entries) -> RecipeDiff:
 def _match(
     a: Entries, b: Entries, steps_a: Mapping[int, Any], steps_b: Mapping[int, Any]
 ) -> dict[int, int]:
-    paths_b = {path: key for key, path in _paths(b, steps_b).items()}
+    names: dict[tuple[Any, ...], int] = {}  # shared: the same path gets the same number
+    paths_b = {path: key for key, path in _paths(b, steps_b, names).items()}
     matched: dict[int, int] = {}
-    for key, path in _paths(a, steps_a).items():
+    for key, path in _paths(a, steps_a, names).items():
         if path in paths_b:
             matched[key] = paths_b[path]
     taken = set(matched.values())
@@ -110,19 +111,28 @@ def _match(
     return matched
 
 
-def _paths(entries: Entries, steps: Mapping[int, Any]) -> dict[int, tuple[Any, ...]]:
-    """The first breadth-first path to each step from the start and error entries."""
-    found: dict[int, tuple[Any, ...]] = {}
-    queue: deque[tuple[Any, tuple[Any, ...]]] = deque()
+def _paths(
+    entries: Entries, steps: Mapping[int, Any], names: dict[tuple[Any, ...], int]
+) -> dict[int, int]:
+    """The first breadth-first path to each step from the start and error entries, as a
+    number: a path is (the number of its parent path, field, channel, index), numbered in
+    ``names``, so comparing two paths costs the same however deep they are (a chain of
+    20,000 steps stays linear)."""
+
+    def number(parent: int, *link: Any) -> int:
+        return names.setdefault((parent, *link), len(names))
+
+    found: dict[int, int] = {}
+    queue: deque[tuple[Any, int]] = deque()
     start = entries.get("start")
     if isinstance(start, tuple):
         for index, entry in enumerate(start):
             if isinstance(entry, tuple) and entry:
-                queue.append((entry[0], ("start", index)))
+                queue.append((entry[0], number(-1, "start", index)))
     error = entries.get("error")
     if isinstance(error, tuple):
         for index, target in enumerate(error):
-            queue.append((target, ("error", index)))
+            queue.append((target, number(-1, "error", index)))
     while queue:
         key, path = queue.popleft()
         if not is_step_id(key) or key not in steps or key in found:
@@ -134,7 +144,7 @@ def _paths(entries: Entries, steps: Mapping[int, Any]) -> dict[int, tuple[Any, .
         for link_field in ("output", "error"):
             for channel, targets in sorted(channels(step.get(link_field)).items()):
                 for index, target in enumerate(targets):
-                    queue.append((target, (*path, link_field, channel, index)))
+                    queue.append((target, number(path, link_field, channel, index)))
     return found
 
 

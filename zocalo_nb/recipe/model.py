@@ -152,7 +152,7 @@ class Recipe:
 
     def __hash__(self) -> int:
         if self._hash is None:
-            self._hash = hash(json.dumps(self.to_dict(), sort_keys=True, default=repr))
+            self._hash = hash(_canonical(self.to_dict()))
         return self._hash
 
     def __repr__(self) -> str:
@@ -270,3 +270,12 @@ def _start_params(value: Any, parameters: Mapping[str, Any]) -> Any:
         else substitute(entry, parameters)
         for entry in value
     )
+
+
+def _canonical(value: Any) -> Any:
+    """A hashable form of a JSON-like value that ignores key order (keys of any type)."""
+    if isinstance(value, Mapping):
+        return frozenset((repr(k), _canonical(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return tuple(_canonical(v) for v in value)
+    return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)

@@ -62,8 +62,8 @@ def find_problems(entries: Entries) -> list[Finding]:
             continue
         edges: list[int] = []
         graph[key] = edges
-        if key == 0:
-            problems.append(Finding(key, None, "step id 0 is not allowed", _ID_HINT))
+        if key <= 0:
+            problems.append(Finding(key, None, f"step id {key} is not allowed", _ID_HINT))
         if type(value) is not FrozenMap:
             problems.append(
                 Finding(

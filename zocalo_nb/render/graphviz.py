@@ -29,7 +29,7 @@ def run_dot(source: str, fmt: str = "svg", *, timeout: float = 30.0) -> bytes:
     try:
         done = subprocess.run(
             [executable, f"-T{fmt}"],
-            input=source.encode("utf-8"),
+            input=source.encode("utf-8", "replace"),  # a lone surrogate becomes "?"
             capture_output=True,
             timeout=timeout,
             check=False,
