@@ -528,3 +528,48 @@ def test_step_ids_are_positive_and_key_zero_survives_a_round_trip() -> None:
             ).validate()
     recipe = Recipe.from_dict({0: {}, "1": {"queue": "q"}})
     assert Recipe.from_dict(recipe.to_dict()) == recipe
+
+
+def test_notebook_kernels_get_no_credentials_and_huge_outputs_are_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from zocalo_nb.notebook.prepare import MAX_OUTPUT
+    from zocalo_nb.notebook.wrapper import notebook_service
+
+    monkeypatch.setenv("ZOCALO_NB_PASSWORD", SECRET)
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    parameters = new_code_cell("x = 1")
+    parameters.metadata["tags"] = ["parameters"]
+    body = new_code_cell(
+        "import os\nfrom zocalo_nb import emit\n"
+        "emit('password', os.environ.get('ZOCALO_NB_PASSWORD', 'absent'))\n"
+        "print('y' * 5_000_000)"
+    )
+    nbformat.write(new_notebook(cells=[parameters, body]), str(folder / "env.ipynb"))
+    recipe = Recipe.from_dict(
+        {
+            "1": {
+                "queue": "notebook.runner",
+                "parameters": {"notebook": "env.ipynb"},
+                "output": {"success": 2},
+            },
+            "2": {"queue": "nb.done"},
+            "start": [[1, {}]],
+        }
+    )
+    broker = MemoryBroker()
+    client = broker.connect()
+    done = Collector(client, "nb.done")
+    service = notebook_service(directories=[folder], output_dir=tmp_path / "runs", kernels=1)
+    with ServiceRunner([service], broker=broker):
+        submit(recipe, transport=client)
+        assert eventually(lambda: len(done.messages) == 1, timeout=90)
+    broker.close()
+    payload = done.messages[0].body["payload"]
+    assert payload["password"] == "absent"
+    saved = nbformat.read(payload["notebook"], as_version=4)
+    printed = saved.cells[-1].outputs[-1]["text"]
+    assert len(printed) < MAX_OUTPUT + 200 and "left out by zocalo_nb" in printed

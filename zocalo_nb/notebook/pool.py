@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any
 
 from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.wrapper.environment import job_environment
 
 log = logging.getLogger(__name__)
 MB_PER_KERNEL = 150
@@ -156,7 +157,7 @@ class KernelPool:
         manager = KernelManager(
             kernel_name=self.kernel_name, transport="ipc", ip=os.path.join(folder, "kernel")
         )
-        manager.start_kernel()
+        manager.start_kernel(env=job_environment())  # no broker or database credentials
         client = manager.client()
         client.start_channels()
         try:

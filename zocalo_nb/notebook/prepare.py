@@ -111,6 +111,45 @@ def emitted(nb: nbformat.NotebookNode) -> dict[str, dict[str, Any]]:
     return found
 
 
+#: Characters one output of an executed notebook keeps (a job printing 100 MB would
+#: otherwise be kept whole, in memory and in the saved notebook).
+MAX_OUTPUT = 1_000_000
+
+
+def bound_outputs(nb: nbformat.NotebookNode, limit: int = MAX_OUTPUT) -> int:
+    """Cut every output longer than ``limit`` characters (text keeps its start and end;
+    other data is replaced by a note); returns how many were cut. Our emitted values are
+    kept whole: they are what the job returns."""
+    cut = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if isinstance(output.get("text"), str) and len(output["text"]) > limit:
+                output["text"] = _middle_cut(output["text"], limit)
+                cut += 1
+            data = output.get("data", {})
+            for mime, value in list(data.items()):
+                if mime == MIME:
+                    continue
+                text = value if isinstance(value, str) else "".join(map(str, value))
+                if len(text) > limit:
+                    data[mime] = (
+                        _middle_cut(text, limit)
+                        if mime.startswith("text/")
+                        else f"({len(text):,} characters of {mime} left out by zocalo_nb)"
+                    )
+                    cut += 1
+    return cut
+
+
+def _middle_cut(text: str, limit: int) -> str:
+    half = limit // 2
+    return (
+        text[:half]
+        + f"\n... {len(text) - 2 * half:,} characters left out by zocalo_nb ...\n"
+        + text[-half:]
+    )
+
+
 def failed_cell(nb: nbformat.NotebookNode) -> tuple[int, str, str] | None:
     """(index, error name, error value) of the first code cell with an error output."""
     for index, cell in enumerate(nb.cells):

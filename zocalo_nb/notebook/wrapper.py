@@ -26,7 +26,14 @@ from zocalo_nb.dispatch import StepContext
 from zocalo_nb.dispatch.envelope import run_file_name
 from zocalo_nb.notebook.execute import run_on_kernel, run_with_papermill
 from zocalo_nb.notebook.pool import KernelPool
-from zocalo_nb.notebook.prepare import emitted, failed_cell, load, mark_failure, resolve
+from zocalo_nb.notebook.prepare import (
+    bound_outputs,
+    emitted,
+    failed_cell,
+    load,
+    mark_failure,
+    resolve,
+)
 from zocalo_nb.service import Service
 from zocalo_nb.wrapper.lifecycle import Job, JobFailed, run_job
 
@@ -75,6 +82,7 @@ class NotebookWrapper:
             nb = run_with_papermill(
                 source, values, target, timeout=timeout, kernel_name=self.kernel_name
             )
+        bound_outputs(nb)
         failure = failed_cell(nb)
         if failure is not None and self.pool is not None:
             mark_failure(nb, *failure)

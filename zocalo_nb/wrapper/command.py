@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -40,6 +39,7 @@ from typing import Any
 
 from zocalo_nb.dispatch.envelope import run_file_name
 from zocalo_nb.recipe.parameters import format_string
+from zocalo_nb.wrapper.environment import job_environment
 from zocalo_nb.wrapper.lifecycle import Job, JobFailed
 
 STDERR_TAIL = 2000
@@ -58,12 +58,6 @@ def _die_with_parent() -> None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-#: Environment variables a job never inherits from its service: broker and database URLs
-#: and anything that looks like a credential (a step's ``environment`` may set them).
-_SECRET = re.compile(
-    r"PASSWORD|PASSCODE|PASSWD|SECRET|TOKEN|CREDENTIAL|^ZOCALO_NB_BROKER$|^ZOCALO_NB_HISTORY$",
-    re.IGNORECASE,
-)
 #: Set in each job's environment: processes still carrying it when the job ends are killed.
 JOB_MARKER = "ZOCALO_NB_JOB"
 
@@ -99,8 +93,7 @@ class CommandWrapper:
         err = self._inside(params.get("stderr") or workdir / f"{stem}.err", "stderr")
         workdir.mkdir(parents=True, exist_ok=True)
         marker = uuid.uuid4().hex
-        env = {k: v for k, v in os.environ.items() if not _SECRET.search(k)}
-        env.update({str(k): str(v) for k, v in (params.get("environment") or {}).items()})
+        env = job_environment(params.get("environment") or {})
         env[JOB_MARKER] = marker
         timeout = _seconds(params.get("timeout"), "timeout")
         every = _seconds(params.get("updates_every", 10), "updates_every") or 10.0
