@@ -573,3 +573,51 @@ def test_notebook_kernels_get_no_credentials_and_huge_outputs_are_cut(
     saved = nbformat.read(payload["notebook"], as_version=4)
     printed = saved.cells[-1].outputs[-1]["text"]
     assert len(printed) < MAX_OUTPUT + 200 and "left out by zocalo_nb" in printed
+
+
+def test_a_stuck_handler_times_out_and_its_worker_goes_on() -> None:
+    import threading as _threading
+
+    from zocalo_nb.service import Service
+    from zocalo_nb.service.service import HandlerTimeout
+
+    release = _threading.Event()
+    spun: list[int] = []
+
+    def handler(ctx: StepContext, payload: Any) -> None:
+        if payload.get("stuck") == "sleep":
+            release.wait(3600)  # a blocking call: abandoned, and its sends never happen
+            ctx.send({"late": True})
+            return
+        if payload.get("stuck") == "spin":
+            while True:  # a Python loop: interrupted
+                spun.append(1)
+                if len(spun) > 10**9:
+                    break
+        ctx.send(payload)
+
+    broker = MemoryBroker(redelivery_delay=0.05)
+    client = broker.connect()
+    end = Collector(client, "pipe.b")
+    service = Service("slow", handler, queues=("pipe.a",), handler_timeout=0.5, max_attempts=1)
+    from tests.service.helpers import pipeline
+
+    recipe = pipeline().to_dict()
+    with ServiceRunner([service], broker=broker, workers=1):
+        for stuck in ("sleep", "spin"):
+            recipe["start"] = [[1, {"stuck": stuck}]]
+            submit(Recipe.from_dict(recipe), transport=client)
+        good = submit(pipeline(), transport=client)
+        assert eventually(lambda: len(end.messages) == 1, timeout=20)  # not blocked
+        assert eventually(lambda: len(client.browse(client.dlq("pipe.a"))) == 2, timeout=20)
+        release.set()
+        time.sleep(0.3)
+    assert [m.body["environment"]["ID"] for m in end.messages] == [good.id]  # no late send
+    dead = client.browse(client.dlq("pipe.a"))
+    assert {m.headers["zocalo-nb-error-type"] for m in dead} == {HandlerTimeout.__name__}
+    count = len(spun)
+    time.sleep(0.2)
+    assert len(spun) == count  # the spinning handler was stopped
+    with pytest.raises(ZocaloNbError, match="handler_timeout"):
+        Service("bad", handler, queues=("q",), handler_timeout=0)
+    broker.close()

@@ -32,8 +32,10 @@ Counting, so that a bad message ends in the DLQ instead of looping forever:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -42,7 +44,7 @@ from typing import Any
 
 from zocalo_nb.dispatch import MessageContext, NotARecipeMessage, RecipeMessage, StepContext
 from zocalo_nb.dispatch.events import EVENTS_TOPIC, State, event, input_payload
-from zocalo_nb.service.service import Reject, Service
+from zocalo_nb.service.service import HandlerTimeout, Reject, Service
 from zocalo_nb.service.watch import SlowWatch
 from zocalo_nb.transport import Message, Prepared, RawBody, Transport
 from zocalo_nb.transport.message import MESSAGE_ID, new_message_id
@@ -212,7 +214,10 @@ class Processor:
             watch.start(id(info), info)
         started = time.time()
         try:
-            service.handler(ctx, payload)
+            if service.handler_timeout is None:
+                service.handler(ctx, payload)
+            else:
+                _within(service, ctx, payload)
             sends = [
                 (self.transport.prepare(o.kind, o.destination, o.body, o.headers), o.delay)  # type: ignore[arg-type]
                 for o in ctx.outbox
@@ -399,6 +404,37 @@ def dead_letter_queue(destination: str) -> str:
 def is_suspect(message: Message) -> bool:
     """True for a message in a quarantine queue (handled alone)."""
     return message.destination.endswith(SUSPECTS)
+
+
+def _within(service: Service, ctx: Any, payload: Any) -> None:
+    """Run the handler on a thread of its own and wait at most ``handler_timeout`` seconds;
+    past that, interrupt it if it runs Python code, abandon it, raise HandlerTimeout."""
+    limit = float(service.handler_timeout or 0)
+    outcome: list[BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            service.handler(ctx, payload)
+        except BaseException as err:
+            outcome.append(err)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, daemon=True, name=f"zocalo-nb-handler-{service.name}")
+    thread.start()
+    if not done.wait(limit):
+        if thread.ident is not None:  # stops a Python loop; a blocking call finishes first
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(thread.ident), ctypes.py_object(HandlerTimeout)
+            )
+        log.error("handler of %s ran past %g s: abandoned", service.name, limit)
+        raise HandlerTimeout(
+            f"the handler of {service.name} ran longer than {limit:g} s",
+            hint="raise the service's handler_timeout, or make the step faster",
+        )
+    if outcome:
+        raise outcome[0]
 
 
 def _int(value: Any, default: int) -> int:

@@ -23,6 +23,11 @@ class Reject(ZocaloNbError):
     """Raise in a handler to send the message straight to the DLQ (no retries), with a reason."""
 
 
+class HandlerTimeout(ZocaloNbError, TimeoutError):
+    """A handler ran past its service's ``handler_timeout``: a failure like any other (retried,
+    then dead-lettered); the handler's thread is abandoned and its sends never happen."""
+
+
 @dataclass(frozen=True)
 class Service:
     """A long-running consumer doing one step.
@@ -53,12 +58,22 @@ class Service:
     #: Emit lifecycle events for its messages (off for monitors such as the tracker, whose
     #: input is the events topic itself).
     events: bool = True
+    #: Seconds a handler may run (None: no limit). Past it the message counts as failed
+    #: (HandlerTimeout) and the worker goes on; the stuck handler is abandoned (a Python loop
+    #: is interrupted, a blocking call left to finish) and nothing it sends is delivered.
+    #: Long jobs (wrappers) run without one: their own ``timeout`` parameter applies.
+    handler_timeout: float | None = None
 
     def __post_init__(self) -> None:
         if not self.queues and not self.topics:
             raise ZocaloNbError(
                 f"service {self.name!r} consumes nothing",
                 hint="give it queues=(...) and/or topics=(...)",
+            )
+        if self.handler_timeout is not None and not self.handler_timeout > 0:
+            raise ZocaloNbError(
+                f"service {self.name!r}: handler_timeout must be a positive number of seconds",
+                hint="e.g. handler_timeout=300, or None for no limit",
             )
         if self.max_attempts < 1:
             raise ZocaloNbError(
