@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+from zocalo_nb._version import __version__
 from zocalo_nb.errors import (
     RecipeError,
     RecipeParseError,
@@ -18,8 +19,6 @@ from zocalo_nb.errors import (
 from zocalo_nb.notebook.emit import emit
 from zocalo_nb.recipe import Recipe, RecipeBuilder, diff
 from zocalo_nb.states import StepState
-
-__version__ = "0.1.0"
 
 #: Loaded on first use (they bring pandas): ``z.submit``, ``z.run``, ``z.history``, ``z.Tap``.
 _LAZY = {

@@ -33,10 +33,6 @@ class Sandbox:
             self.settings = Settings(prefix=prefix or "test", source="sandbox")
         self.transport: Transport = connect(self.settings, broker=self.broker)
 
-    @property
-    def kind(self) -> str:
-        return "memory" if self.broker is not None else "broker"
-
     def __repr__(self) -> str:
         return f"<Sandbox {self.settings.redacted_url()}>"
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from zocalo_nb import __version__
+from zocalo_nb._version import __version__
 from zocalo_nb.cli import broker, demo, dlq, monitor, recipes, services, wrap
 from zocalo_nb.cli.exitcodes import ExitCode
 from zocalo_nb.errors import ZocaloNbError

@@ -50,6 +50,8 @@ EVENTS_TOPIC = "zocalo-nb.events"
 State = Literal[
     "submitted", "received", "succeeded", "failed", "retrying", "dead-lettered", "unwired-send"
 ]
+#: Characters of a payload shown in the summary columns of event and dead-letter frames.
+SUMMARY_CHARS = 120
 #: Input payloads larger than this (bytes of JSON) are not copied into events.
 PAYLOAD_LIMIT = 65536
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from zocalo_nb.monitor.frames import SUMMARY_CHARS
+from zocalo_nb.dispatch.events import SUMMARY_CHARS
 from zocalo_nb.service.processing import DEAD_LETTERED_AT
 from zocalo_nb.transport import Message
 

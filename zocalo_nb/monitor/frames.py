@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from zocalo_nb.dispatch.events import SUMMARY_CHARS
 from zocalo_nb.monitor.records import Record
 from zocalo_nb.service.status import STATUS_EXPIRY, ServiceStatus
 from zocalo_nb.transport import Message, QueueStats
@@ -71,7 +72,6 @@ MESSAGE_COLUMNS = (
     "body",
 )
 QUEUE_COLUMNS = ("queue", "depth", "consumers", "enqueued", "dequeued", "dlq", "dlq_depth")
-SUMMARY_CHARS = 120
 
 
 def _times(values: pd.Series) -> pd.Series:

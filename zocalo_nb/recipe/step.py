@@ -9,11 +9,6 @@ from typing import Any
 from zocalo_nb.recipe._frozen import EMPTY, FrozenMap, thaw
 from zocalo_nb.recipe.links import channels, is_step_id
 
-#: Step fields that upstream gives a meaning to; all others are carried along untouched.
-KNOWN_FIELDS = frozenset(
-    {"queue", "topic", "output", "error", "parameters", "service", "transport-delay", "exchange"}
-)
-
 
 @dataclass(frozen=True)
 class Step:

@@ -9,7 +9,7 @@ import time
 from enum import IntEnum
 from typing import Any
 
-from zocalo_nb import __version__
+from zocalo_nb._version import __version__
 
 STATUS_TOPIC = "transient.status"
 #: Status messages expire after this many seconds, as upstream's do.

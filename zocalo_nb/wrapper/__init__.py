@@ -1,4 +1,5 @@
-"""Wrappers: one-off jobs (command lines, and later notebooks) with upstream's lifecycle."""
+"""Wrappers: one-off jobs (command lines; notebooks in zocalo_nb.notebook) with upstream's
+lifecycle."""
 
 from __future__ import annotations
 
