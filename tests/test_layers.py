@@ -17,10 +17,10 @@ ALLOWED_INTERNAL = {
         "zocalo_nb._types",
         "zocalo_nb.states",
         "zocalo_nb.recipe",
-        # only from Recipe's one-line display methods; render is standard library only
+        # only from Recipe's one-line display methods; render is a lower, stdlib-only layer
         "zocalo_nb.render",
     },
-    "render": {"zocalo_nb.errors", "zocalo_nb._types", "zocalo_nb.states", "zocalo_nb.recipe"},
+    "render": {"zocalo_nb.errors", "zocalo_nb._types", "zocalo_nb.states"},
     "transport": {"zocalo_nb.errors", "zocalo_nb._types", "zocalo_nb.config"},
 }
 #: Third-party packages a low layer may use, besides the standard library.
@@ -42,7 +42,7 @@ def imports(path: Path) -> set[str]:
 @pytest.mark.parametrize("layer", sorted(ALLOWED_INTERNAL))
 def test_low_layers_import_only_the_standard_library_and_layers_below(layer: str) -> None:
     for path in (PACKAGE / layer).rglob("*.py"):
-        for name in imports(path):
+        for name in runtime_imports(path):
             top = name.split(".")[0]
             if top == "zocalo_nb":
                 allowed = ALLOWED_INTERNAL[layer] | {f"zocalo_nb.{layer}"}
@@ -76,3 +76,87 @@ def test_using_recipes_and_their_display_loads_no_third_party_module() -> None:
         and not name.startswith(("zocalo_nb", "_"))
     }
     assert third_party == set()
+
+
+#: Every part of zocalo_nb, lowest first. A module may import its own part and parts on
+#: lower levels only (at any depth, lazily or not; ``if TYPE_CHECKING:`` blocks excepted):
+#: so no part imports another in a circle, and none reaches up. Parts on one level never
+#: import each other. ``zocalo_nb/__init__.py`` is the facade above them all: no module of
+#: the package imports names from it (subpackages are imported by their own names).
+LEVELS: list[set[str]] = [
+    {"errors", "_version"},
+    {"_types", "states", "config"},
+    {"render"},  # knows recipes by shape only
+    {"recipe"},
+    {"transport"},
+    {"dispatch"},
+    {"service", "broker"},
+    {"wrapper", "sandbox"},
+    {"notebook"},
+    {"dlq"},
+    {"monitor"},
+    {"widgets", "demo"},
+    {"cli"},
+]
+LEVEL = {part: n for n, parts in enumerate(LEVELS) for part in parts}
+SUBPACKAGES = {
+    p.stem if p.is_file() else p.name
+    for p in PACKAGE.iterdir()
+    if p.suffix == ".py" or (p / "__init__.py").is_file()
+} - {"__init__"}
+
+
+def part_of(module: str) -> str | None:
+    names = module.split(".")
+    return names[1] if names[0] == "zocalo_nb" and len(names) > 1 else None
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """Every module an import statement names (inside functions too), TYPE_CHECKING aside;
+    ``from zocalo_nb import x`` names ``zocalo_nb.x`` for a subpackage, else the facade."""
+    tree = ast.parse(path.read_text())
+    typing_only = {
+        id(sub)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for sub in ast.walk(node)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "zocalo_nb":
+                found |= {
+                    f"zocalo_nb.{a.name}" if a.name in SUBPACKAGES else "zocalo_nb"
+                    for a in node.names
+                }
+            else:
+                found.add(node.module)
+    return found
+
+
+def test_every_part_has_a_level() -> None:
+    assert set(LEVEL) == SUBPACKAGES, SUBPACKAGES ^ set(LEVEL)
+
+
+def test_no_part_imports_a_part_above_it_or_beside_it() -> None:
+    wrong = []
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("").as_posix().replace("/", ".")
+        if relative == "zocalo_nb.__init__":
+            continue  # the facade
+        source = part_of(relative)
+        assert source is not None
+        for module in runtime_imports(path):
+            if module == "zocalo_nb":
+                wrong.append(f"{relative} imports the package facade")
+                continue
+            target = part_of(module)
+            if target is None or target == source:
+                continue
+            if LEVEL[target] >= LEVEL[source]:
+                wrong.append(f"{relative} -> {module} (level {LEVEL[source]} -> {LEVEL[target]})")
+    assert wrong == []

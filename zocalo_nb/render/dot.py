@@ -1,5 +1,9 @@
 """Recipe -> Graphviz DOT text (standard library only).
 
+Render sits below the recipe layer and knows recipes by shape only (``steps``, ``start``,
+``error``, each step's ``outputs()``/``error_links()``): the recipe's display methods are
+one-line delegations down to it, so neither imports the other in a circle.
+
 Each step shows its id, service, queue or topic and a few parameters. Queues are rounded
 boxes, topics are hexagons (fan-out), steps with both have a double border. Named channels
 label their edges, error links are dashed red, the start node lists its payloads. With
@@ -9,13 +13,14 @@ label their edges, error links are dashed red, the start node lists its payloads
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from zocalo_nb.recipe._frozen import thaw
-from zocalo_nb.recipe.links import PLAIN
 from zocalo_nb.states import STATE_COLOURS, StepState, StepStateLike
+
+#: The channel of plain (unnamed) outputs, as recipes spell it.
+PLAIN = ""
 
 if TYPE_CHECKING:
     from zocalo_nb.recipe.model import Recipe
@@ -139,9 +144,16 @@ def _legend(used: Iterable[StepState]) -> list[str]:
 
 
 def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(thaw(value), default=repr)
+    text = value if isinstance(value, str) else json.dumps(value, default=_plain)
     return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "\u2026"
 
 
 def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the read-only mappings recipes hold (render knows recipes by shape only)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    return repr(value)

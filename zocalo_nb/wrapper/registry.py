@@ -18,10 +18,10 @@ class UnknownWrapper(ZocaloNbError):
 
 
 def builtin() -> dict[str, Any]:
-    """Wrappers that ship with zocalo_nb."""
-    from zocalo_nb.notebook.wrapper import NotebookWrapper
-
-    return {"command": CommandWrapper, "notebook": NotebookWrapper}
+    """Wrappers defined in this package. The notebook wrapper (a layer above, in
+    ``zocalo_nb.notebook``) registers like any third-party one, through the entry point
+    ``notebook`` of the ``zocalo_nb.wrappers`` group in pyproject.toml."""
+    return {"command": CommandWrapper}
 
 
 def find_wrapper(name: str) -> Wrapper:
