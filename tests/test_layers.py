@@ -21,7 +21,7 @@ ALLOWED_INTERNAL = {
         "zocalo_nb.render",
     },
     "render": {"zocalo_nb.errors", "zocalo_nb._types", "zocalo_nb.states"},
-    "transport": {"zocalo_nb.errors", "zocalo_nb._types", "zocalo_nb.config"},
+    "transport": {"zocalo_nb.errors", "zocalo_nb._types", "zocalo_nb.config", "zocalo_nb.wire"},
 }
 #: Third-party packages a low layer may use, besides the standard library.
 ALLOWED_EXTERNAL = {"transport": {"stomp"}}
@@ -84,7 +84,7 @@ def test_using_recipes_and_their_display_loads_no_third_party_module() -> None:
 #: import each other. ``zocalo_nb/__init__.py`` is the facade above them all: no module of
 #: the package imports names from it (subpackages are imported by their own names).
 LEVELS: list[set[str]] = [
-    {"errors", "_version"},
+    {"errors", "_version", "wire"},
     {"_types", "states", "config"},
     {"render"},  # knows recipes by shape only
     {"recipe"},
@@ -160,3 +160,60 @@ def test_no_part_imports_a_part_above_it_or_beside_it() -> None:
             if LEVEL[target] >= LEVEL[source]:
                 wrong.append(f"{relative} -> {module} (level {LEVEL[source]} -> {LEVEL[target]})")
     assert wrong == []
+
+
+def string_constants(path: Path) -> list[str]:
+    """The string literals of a module, docstrings left out."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def test_each_wire_name_and_event_state_is_spelled_once_in_the_package() -> None:
+    from zocalo_nb.wire import EventState, headers
+
+    names = {
+        value
+        for key, value in vars(headers).items()
+        if key.isupper()
+        and isinstance(value, str)
+        and key
+        not in {
+            "DESTINATION",
+            "SUBSCRIPTION",
+            "TIMESTAMP",
+            "EXPIRES",
+            "REDELIVERED",
+            "BROKER_MESSAGE_ID",
+        }  # broker words, also used as column names
+    } | {state.value for state in EventState}
+    spelled: dict[str, list[str]] = {name: [] for name in names}
+    for path in PACKAGE.rglob("*.py"):
+        for text in string_constants(path):
+            if text in spelled:
+                spelled[text].append(path.relative_to(PACKAGE).as_posix())
+    # The same words in other roles: a wrapper's status text, a notebook cell's metadata
+    # flag, columns of the runs frame, a function named in __all__.
+    other_roles = {
+        "failed": ["wrapper/lifecycle.py", "notebook/prepare.py"],
+        "succeeded": ["monitor/history.py", "monitor/history.py"],
+        "submitted": ["dispatch/events.py"],
+    }
+    for name, files in other_roles.items():
+        for file in files:
+            spelled[name].remove(file)
+    twice = {name: where for name, where in spelled.items() if len(where) != 1}
+    assert twice == {}

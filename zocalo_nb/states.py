@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import TypeAlias
 
+from zocalo_nb.wire.events import EventState
+
 
 class StepState(StrEnum):
     """Where a step of a run stands. Order is roughly the lifecycle order."""
@@ -13,10 +15,10 @@ class StepState(StrEnum):
     PENDING = "pending"
     QUEUED = "queued"
     RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    RETRYING = "retrying"
-    DEAD_LETTERED = "dead-lettered"
+    SUCCEEDED = EventState.SUCCEEDED.value  # these four are named as the events say
+    FAILED = EventState.FAILED.value
+    RETRYING = EventState.RETRYING.value
+    DEAD_LETTERED = EventState.DEAD_LETTERED.value
     SKIPPED = "skipped"
 
     @classmethod

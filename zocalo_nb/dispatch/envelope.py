@@ -15,8 +15,9 @@ from typing import Any
 
 from zocalo_nb.errors import RecipeError, ZocaloNbError
 from zocalo_nb.recipe import Recipe
+from zocalo_nb.wire.headers import RECIPE
 
-RECIPE_HEADER = "workflows-recipe"
+RECIPE_HEADER = RECIPE
 #: Run ids we accept from requests and use in file names: uuid-like words (upstream's are
 #: uuid4 strings), never a path.
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")

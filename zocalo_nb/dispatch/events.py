@@ -44,11 +44,21 @@ import json
 import socket
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
-EVENTS_TOPIC = "zocalo-nb.events"
-State = Literal[
-    "submitted", "received", "succeeded", "failed", "retrying", "dead-lettered", "unwired-send"
+from zocalo_nb.wire.events import EVENTS_TOPIC, EventState
+
+#: The states an event can report (the wire's enum; its members are their text).
+State = EventState
+__all__ = [
+    "EVENTS_TOPIC",
+    "PAYLOAD_LIMIT",
+    "SUMMARY_CHARS",
+    "State",
+    "event",
+    "input_payload",
+    "submitted",
+    "unpack",
 ]
 #: Characters of a payload shown in the summary columns of event and dead-letter frames.
 SUMMARY_CHARS = 120
@@ -105,7 +115,7 @@ def submitted(
     return {
         "run": run,
         "step": None,
-        "state": "submitted",
+        "state": EventState.SUBMITTED,
         "time": time.time(),
         "recipe": dict(recipe),
         "parameters": dict(parameters or {}),

@@ -29,6 +29,7 @@ from zocalo_nb.dispatch.envelope import is_safe_run_id
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.recipe import Recipe
 from zocalo_nb.transport import Transport
+from zocalo_nb.wire.headers import GO_HOST, GO_USER
 
 DISPATCHER_QUEUE = "processing_recipe"
 RecipeLike = Recipe | Mapping[str, Any] | str | os.PathLike[str] | Sequence[str]
@@ -73,7 +74,7 @@ def submit(
         transport.send(
             DISPATCHER_QUEUE,
             request,
-            headers={"zocalo.go.user": getpass.getuser(), "zocalo.go.host": socket.getfqdn()},
+            headers={GO_USER: getpass.getuser(), GO_HOST: socket.getfqdn()},
         )
         return Run(run_id, None, True, tuple(names))
     recipe = load_recipe(recipe_or_names)

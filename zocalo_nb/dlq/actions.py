@@ -22,6 +22,7 @@ from zocalo_nb.dlq import files, guard
 from zocalo_nb.dlq.letters import DeadLetter, letters_frame
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.transport import Message, Prepared, Transport
+from zocalo_nb.wire.headers import BROKER_MESSAGE_ID, MESSAGE_ID
 
 log = logging.getLogger(__name__)
 #: Rows of :func:`frame` (a DataFrame), DeadLetters, or None for everything.
@@ -284,7 +285,7 @@ def _letter(message: Message) -> DeadLetter | None:
     try:
         return DeadLetter.from_message(message)
     except Exception:
-        log.exception("unreadable dead letter %s", message.headers.get("message-id"))
+        log.exception("unreadable dead letter %s", message.headers.get(BROKER_MESSAGE_ID))
         return None
 
 
@@ -317,7 +318,7 @@ def _wanted(transport: Transport, rows: Selection) -> dict[str, set[str] | None]
                 hint="select rows of zocalo_nb.dlq.frame(...)",
             )
         letters = [
-            DeadLetter(str(q), {"zocalo-nb-id": str(i)}, None)
+            DeadLetter(str(q), {MESSAGE_ID: str(i)}, None)
             for q, i in zip(rows["queue"], rows["message_id"], strict=True)
         ]
     else:

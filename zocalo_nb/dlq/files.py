@@ -20,15 +20,23 @@ from pathlib import Path
 
 from zocalo_nb.dlq.letters import DeadLetter
 from zocalo_nb.errors import ZocaloNbError
-from zocalo_nb.service.processing import ATTEMPT, DLQ_HEADERS, REDELIVERIES
-from zocalo_nb.transport.message import BROKER_HEADERS
+from zocalo_nb.wire.headers import (
+    ATTEMPT,
+    BROKER_HEADERS,
+    DESTINATION,
+    DLQ_HEADERS,
+    DLQ_REINJECTED,
+    ORIGINAL_DESTINATION,
+    REDELIVERIES,
+    TIMESTAMP,
+)
 
 _UNSAFE = re.compile(r"[^a-zA-Z0-9._-]+", re.UNICODE)
 
 
 def file_path(letter: DeadLetter, location: str | os.PathLike[str]) -> Path:
     """Where upstream's purge puts ``letter`` under ``location``."""
-    stamp = letter.headers.get("timestamp")
+    stamp = letter.headers.get(TIMESTAMP)
     millis = int(stamp) if stamp and str(stamp).isdigit() else int((letter.time or 0) * 1000)
     local = time.localtime(millis / 1000)
     name = f"msg-{time.strftime('%Y%m%d-%H%M%S', local)}-{millis % 1000:03d}-" + _UNSAFE.sub(
@@ -72,7 +80,7 @@ def read(path: str | os.PathLike[str]) -> DeadLetter:
             hint="expected {'exported': ..., 'header': {...}, 'message': ...}",
         )
     header = {str(k): str(v) for k, v in content["header"].items()}
-    if not (header.get("original-destination") or header.get("destination")):
+    if not (header.get(ORIGINAL_DESTINATION) or header.get(DESTINATION)):
         raise ZocaloNbError(
             f"{path} does not say where its message was going",
             hint="its header needs 'original-destination' or 'destination'",
@@ -104,5 +112,5 @@ def reinject_headers(letter: DeadLetter) -> dict[str, str]:
     # BROKER_HEADERS holds every header upstream's reinject drops, and more broker-owned ones
     dropped = {*BROKER_HEADERS, *DLQ_HEADERS, ATTEMPT, REDELIVERIES}
     headers = {k: v for k, v in letter.headers.items() if k not in dropped}
-    headers["dlq-reinjected"] = "True"
+    headers[DLQ_REINJECTED] = "True"
     return headers

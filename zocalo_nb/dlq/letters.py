@@ -10,8 +10,20 @@ from typing import Any
 import pandas as pd
 
 from zocalo_nb.dispatch.events import SUMMARY_CHARS
-from zocalo_nb.service.processing import DEAD_LETTERED_AT
 from zocalo_nb.transport import Message
+from zocalo_nb.wire.headers import (
+    ATTEMPTS,
+    BROKER_MESSAGE_ID,
+    DEAD_LETTERED_AT,
+    DESTINATION,
+    ERROR,
+    ERROR_TYPE,
+    MESSAGE_ID,
+    ORIGINAL_DESTINATION,
+    REASON,
+    SERVICE,
+    TIMESTAMP,
+)
 
 #: The reason shown for dead letters without ours (an upstream service nacked them, or the
 #: broker gave up redelivering them).
@@ -65,18 +77,16 @@ class DeadLetter:
     @property
     def destination(self) -> str:
         """Where the message was going: ``original-destination``, else ``destination``."""
-        return str(
-            self.headers.get("original-destination") or self.headers.get("destination") or ""
-        )
+        return str(self.headers.get(ORIGINAL_DESTINATION) or self.headers.get(DESTINATION) or "")
 
     @property
     def message_id(self) -> str:
         """Our stable id, else the broker's message id."""
-        return str(self.headers.get("zocalo-nb-id") or self.headers.get("message-id") or "")
+        return str(self.headers.get(MESSAGE_ID) or self.headers.get(BROKER_MESSAGE_ID) or "")
 
     @property
     def broker_id(self) -> str:
-        return str(self.headers.get("message-id") or self.message_id)
+        return str(self.headers.get(BROKER_MESSAGE_ID) or self.message_id)
 
     @property
     def time(self) -> float | None:
@@ -84,7 +94,7 @@ class DeadLetter:
         ours = _epoch(self.headers.get(DEAD_LETTERED_AT))
         if ours is not None:
             return ours
-        stamp = self.headers.get("timestamp")
+        stamp = self.headers.get(TIMESTAMP)
         return _epoch(int(stamp) / 1000) if stamp and str(stamp).isdigit() else None
 
     @property
@@ -130,11 +140,11 @@ class DeadLetter:
             "time": self.time,
             "run": self.run,
             "step": self.step,
-            "service": h.get("zocalo-nb-service"),
-            "error_type": h.get("zocalo-nb-error-type"),
-            "error": h.get("zocalo-nb-error") or h.get("dlqDeliveryFailureCause"),
-            "reason": h.get("zocalo-nb-reason") or BROKER_REASON,
-            "attempts": _count(h.get("zocalo-nb-attempts")),
+            "service": h.get(SERVICE),
+            "error_type": h.get(ERROR_TYPE),
+            "error": h.get(ERROR) or h.get("dlqDeliveryFailureCause"),
+            "reason": h.get(REASON) or BROKER_REASON,
+            "attempts": _count(h.get(ATTEMPTS)),
             "parameters": self.parameters,
             "payload": summary[:SUMMARY_CHARS],
             "message_id": self.message_id,

@@ -13,6 +13,7 @@ from zocalo_nb.monitor.runstate import RunState
 from zocalo_nb.service.status import STATUS_EXPIRY, ServiceStatus
 from zocalo_nb.states import StepState
 from zocalo_nb.transport import TransportError
+from zocalo_nb.wire.events import EventState
 
 if TYPE_CHECKING:
     from zocalo_nb.monitor.run import RunView
@@ -65,7 +66,7 @@ def explain(run: RunView, state: RunState, events: list[Record]) -> Explanation:
     reasons: list[Reason] = []
     recipe = state.recipe
     for record in events:
-        if record.get("state") != "unwired-send":
+        if record.get("state") != EventState.UNWIRED_SEND:
             continue
         step, channel = record.get("step"), str(record.get("channel") or "")
         known = recipe is not None and isinstance(step, int) and step in recipe.steps
@@ -74,20 +75,20 @@ def explain(run: RunView, state: RunState, events: list[Record]) -> Explanation:
         hint = f"did you mean {close[0]!r}?" if close else f"wire it in the recipe (wired: {wired})"
         reasons.append(
             Reason(
-                "unwired-send",
+                EventState.UNWIRED_SEND,
                 step if isinstance(step, int) else None,
                 f"sent on channel {channel!r}, which the recipe does not wire: it went nowhere",
                 hint,
             )
         )
     for record in events:
-        if record.get("state") == "dead-lettered":
+        if record.get("state") == EventState.DEAD_LETTERED:
             error = record.get("error") or {}
             queue = str(record.get("queue") or "").split("/")[-1].removesuffix(".suspects")
             what = f"{error.get('type')}: {error.get('message')}" if error else record.get("reason")
             reasons.append(
                 Reason(
-                    "dead-lettered",
+                    EventState.DEAD_LETTERED,
                     record.get("step"),
                     f"dead-lettered by {record.get('service')}: {what}",
                     f"its message waits in DLQ.{queue}; fix the cause, then rerun the step",
@@ -163,7 +164,7 @@ def _silent_services(run: RunView, state: RunState) -> list[Reason]:
         seen = latest.get(host)
         if seen is None:
             continue
-        age = now - float(seen.get("received") or now)  # type: ignore[arg-type]
+        age = now - float(seen.get("arrived") or now)  # type: ignore[arg-type]
         ended = seen.get("status") in (ServiceStatus.END, ServiceStatus.SHUTDOWN)
         if ended or age > STATUS_EXPIRY:
             gone = "shut down" if ended else f"has not reported for {age:.0f} s"

@@ -17,17 +17,10 @@ from zocalo_nb.dispatch.events import SUMMARY_CHARS
 from zocalo_nb.monitor.records import Record
 from zocalo_nb.service.status import STATUS_EXPIRY, ServiceStatus
 from zocalo_nb.transport import Message, QueueStats
+from zocalo_nb.wire.events import EventState
 
 #: Event states in lifecycle order (an ordered categorical).
-EVENT_STATES = (
-    "submitted",
-    "received",
-    "retrying",
-    "failed",
-    "unwired-send",
-    "succeeded",
-    "dead-lettered",
-)
+EVENT_STATES = tuple(state.value for state in EventState)
 EVENT_COLUMNS = (
     "time",
     "run",
@@ -118,7 +111,7 @@ def services_frame(records: Iterable[Record], now: float | None = None) -> pd.Da
     rows = []
     for host, r in latest.items():
         status = r.get("status")
-        age = now - float(r.get("received", now))
+        age = now - float(r.get("arrived", now))
         ended = status in (ServiceStatus.END, ServiceStatus.SHUTDOWN)
         reported = r.get("utilization")
         utilization: dict[str, Any] = reported if isinstance(reported, dict) else {}
@@ -129,7 +122,7 @@ def services_frame(records: Iterable[Record], now: float | None = None) -> pd.Da
                 status,
                 r.get("statustext"),
                 not ended and age < STATUS_EXPIRY,
-                r.get("received"),
+                r.get("arrived"),
                 age,
                 float(utilization.get(str(int(ServiceStatus.PROCESSING)), 0.0)),
                 utilization,

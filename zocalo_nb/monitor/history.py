@@ -26,6 +26,7 @@ from zocalo_nb.dispatch import RecipeMessage
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.monitor import frames
 from zocalo_nb.monitor.records import Record
+from zocalo_nb.wire.events import EventState
 
 log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "zocalo_nb_"
@@ -115,7 +116,7 @@ class History:
         runs: dict[str, dict[str, Any]] = {}
         parameters: list[dict[str, Any]] = []
         for event in events:
-            if event.get("state") == "submitted" and _key(event.get("run")):
+            if event.get("state") == EventState.SUBMITTED and _key(event.get("run")):
                 row = _run_row(event)
                 if row["run"] not in runs:
                     runs[row["run"]] = row
@@ -191,13 +192,13 @@ class History:
             query = query.where(e.c.state == state)
         with self.engine.connect() as db:
             records = [json.loads(row[0]) for row in db.execute(query)]
-            if step is None and service is None and state in (None, "submitted"):
+            if step is None and service is None and state in (None, EventState.SUBMITTED):
                 r = self.runs_table
                 opened = self._filters(sa.select(r), r, run, since, until, parameters)
                 records += [self._run_record(row) for row in db.execute(opened)]
                 records.sort(key=lambda e: float(e.get("time") or 0.0))
-                if state == "submitted":
-                    records = [e for e in records if e.get("state") == "submitted"]
+                if state == EventState.SUBMITTED:
+                    records = [e for e in records if e.get("state") == EventState.SUBMITTED]
         return records[:limit] if limit is not None else records
 
     def events(self, run: str | None = None, **filters: Any) -> pd.DataFrame:
@@ -238,8 +239,8 @@ class History:
         for row in rows:
             row["parameters"] = json.loads(row["parameters"] or "{}")
             tally_row = counts.get(row["run"], {})
-            row["succeeded"] = tally_row.get("succeeded", 0)
-            row["dead_lettered"] = tally_row.get("dead-lettered", 0)
+            row["succeeded"] = tally_row.get(EventState.SUCCEEDED, 0)
+            row["dead_lettered"] = tally_row.get(EventState.DEAD_LETTERED, 0)
             row["events"] = sum(tally_row.values())
         columns = ["run", "time", "source", "succeeded", "dead_lettered", "events", "parameters"]
         frame = pd.DataFrame(rows, columns=columns)
@@ -251,7 +252,7 @@ class History:
         rebuilt from the run's recipe and the step's recorded payload and path."""
         records = self.event_records(run)  # the run's submitted record comes with them
         events = [e for e in records if e.get("step") == step and "payload" in e and "path" in e]
-        opened = next((e for e in records if e.get("state") == "submitted"), None)
+        opened = next((e for e in records if e.get("state") == EventState.SUBMITTED), None)
         if not events or opened is None:
             raise ZocaloNbError(
                 f"no recorded input for step {step} of run {run}",
@@ -295,7 +296,7 @@ class History:
         return {
             "run": m["run"],
             "step": None,
-            "state": "submitted",
+            "state": EventState.SUBMITTED,
             "time": m["time"],
             "source": m["source"],
             "host": m["host"],

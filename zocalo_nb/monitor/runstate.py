@@ -10,10 +10,14 @@ from typing import Any
 from zocalo_nb.monitor.records import Record
 from zocalo_nb.recipe import Recipe
 from zocalo_nb.states import StepState
+from zocalo_nb.wire.events import EventState
 
 #: Event states that end one delivery of a step.
-DONE = frozenset({"succeeded", "dead-lettered"})
-_LIVE = {"received": StepState.RUNNING, "retrying": StepState.RETRYING}
+DONE = frozenset({EventState.SUCCEEDED, EventState.DEAD_LETTERED})
+_LIVE: dict[str, StepState] = {
+    EventState.RECEIVED: StepState.RUNNING,
+    EventState.RETRYING: StepState.RETRYING,
+}
 
 
 @dataclass
@@ -55,7 +59,7 @@ class RunState:
             last = self.last.get(step)
             if last in _LIVE:
                 return _LIVE[last]
-            if last == "failed":
+            if last == EventState.FAILED:
                 return StepState.FAILED
             return StepState.QUEUED
         return StepState.SKIPPED if self.finished else StepState.PENDING
@@ -65,7 +69,7 @@ def run_state(events: Sequence[Record], recipe: Recipe | None = None) -> RunStat
     """Fold a run's events (oldest first) into a :class:`RunState`."""
     state = RunState(recipe)
     for record in events:
-        if record.get("state") == "submitted":
+        if record.get("state") == EventState.SUBMITTED:
             state.submitted = record
             if state.recipe is None and isinstance(record.get("recipe"), dict):
                 state.recipe = _recipe(record["recipe"])
@@ -86,19 +90,19 @@ def run_state(events: Sequence[Record], recipe: Recipe | None = None) -> RunStat
         if not isinstance(step_value, int):
             continue
         step = step_value
-        if kind == "unwired-send":
+        if kind == EventState.UNWIRED_SEND:
             continue
         state.last[step] = str(kind)
         if kind in DONE:
             state.done[step] += 1
-            if kind == "dead-lettered":
+            if kind == EventState.DEAD_LETTERED:
                 state.dead.add(step)
             for target in record.get("sent_to") or ():
                 if isinstance(target, int):
                     state.sends[target] += 1
                     if target in state.broadcast:
                         state.done[target] += 1
-        elif kind == "failed":
+        elif kind == EventState.FAILED:
             state.failed.add(step)
         if state.recipe is None:  # not knowing the start: each step seen was sent work
             state.sends[step] = max(state.sends[step], state.done[step], 1)

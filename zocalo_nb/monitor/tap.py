@@ -30,8 +30,9 @@ from zocalo_nb.monitor import frames
 from zocalo_nb.monitor.records import DEFAULT_MAXLEN, Record, RecordBuffer
 from zocalo_nb.service.status import STATUS_TOPIC
 from zocalo_nb.transport import Message, QueueStats, Subscription, Transport, TransportError
+from zocalo_nb.wire.headers import PROBE
 
-PROBE_HEADER = "zocalo-nb-probe"
+PROBE_HEADER = PROBE
 _TAPS: weakref.WeakKeyDictionary[Transport, Tap] = weakref.WeakKeyDictionary()
 _TAPS_LOCK = threading.Lock()
 
@@ -89,7 +90,7 @@ class Tap:
 
     def _on_status(self, message: Message) -> None:
         if isinstance(message.body, dict):
-            self.status_buffer.append({**message.body, "received": time.time()})
+            self.status_buffer.append({**message.body, "arrived": time.time()})
 
     def _on_message(self, message: Message) -> None:
         self.message_buffer.append(frames.message_record(message))

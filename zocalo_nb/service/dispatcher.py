@@ -25,6 +25,7 @@ from zocalo_nb.dispatch.envelope import is_safe_run_id
 from zocalo_nb.errors import RecipeError
 from zocalo_nb.recipe import Recipe
 from zocalo_nb.service.service import Reject, Service
+from zocalo_nb.wire.headers import GO_HOST, GO_USER
 
 QUEUE = "processing_recipe"
 _NAME = re.compile(r"[A-Za-z0-9_.+-]+")
@@ -101,7 +102,7 @@ class Dispatcher:
                 hint="a guid is a uuid (letters, digits, '-', '_', '.'), or leave it out",
             )
         environment = {"ID": run_id, "recipes": names, "timestamp": time.time()}
-        for header in ("zocalo.go.user", "zocalo.go.host"):
+        for header in (GO_USER, GO_HOST):
             if header in ctx.headers:
                 environment[header] = ctx.headers[header]
         ctx.start(recipe, environment=environment, parameters=parameters, source="dispatcher")

@@ -43,32 +43,51 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zocalo_nb.dispatch import MessageContext, NotARecipeMessage, RecipeMessage, StepContext
-from zocalo_nb.dispatch.events import EVENTS_TOPIC, State, event, input_payload
+from zocalo_nb.dispatch.events import event, input_payload
 from zocalo_nb.service.service import HandlerTimeout, Reject, Service
 from zocalo_nb.service.watch import SlowWatch
 from zocalo_nb.transport import Message, Prepared, RawBody, Transport
-from zocalo_nb.transport.message import MESSAGE_ID, new_message_id
+from zocalo_nb.transport.message import new_message_id
+from zocalo_nb.wire.events import EVENTS_TOPIC, TERMINAL, EventState
+from zocalo_nb.wire.headers import (
+    ATTEMPT,
+    ATTEMPTS,
+    DEAD_LETTERED_AT,
+    DLQ_HEADERS,
+    ERROR,
+    ERROR_TYPE,
+    HOST,
+    MESSAGE_ID,
+    ORIGINAL_DESTINATION,
+    REASON,
+    REDELIVERED,
+    REDELIVERIES,
+    SERVICE,
+    TRACEBACK,
+)
+from zocalo_nb.wire.queues import (
+    SUSPECTS,
+    dead_letter_queue,
+    home_queue,
+    suspect_queue,
+)
+from zocalo_nb.wire.queues import is_suspect as is_suspect_queue
 
 log = logging.getLogger(__name__)
-
-ATTEMPT = "zocalo-nb-attempt"
-REDELIVERIES = "zocalo-nb-redeliveries"
-#: Headers describing why a message was dead-lettered.
-DLQ_HEADERS = (
-    "zocalo-nb-reason",
-    "zocalo-nb-error-type",
-    "zocalo-nb-error",
-    "zocalo-nb-traceback",
-    "zocalo-nb-service",
-    "zocalo-nb-host",
-    "zocalo-nb-attempts",
-    "zocalo-nb-dead-lettered-at",
-)
-#: Header: when (epoch seconds) the message was dead-lettered.
-DEAD_LETTERED_AT = "zocalo-nb-dead-lettered-at"
 TRACEBACK_LIMIT = 2000
-#: States whose events carry the step's input (payload and path).
-TERMINAL = frozenset({"succeeded", "failed", "retrying", "dead-lettered"})
+__all__ = [  # the wire names services have always offered here
+    "ATTEMPT",
+    "DEAD_LETTERED_AT",
+    "DLQ_HEADERS",
+    "REDELIVERIES",
+    "SUSPECTS",
+    "Outcome",
+    "Processor",
+    "dead_letter_queue",
+    "home_queue",
+    "is_suspect",
+    "suspect_queue",
+]
 
 
 @dataclass
@@ -229,7 +248,7 @@ class Processor:
                 log.error("handler of %s raised %s: treated as a failure", service.name, _name(err))
             if attempt < limit:
                 return self._retry(info, err, started, service.retry_delay(attempt))
-            failed = info.event("failed", started=started, error=_error(err))
+            failed = info.event(EventState.FAILED, started=started, error=_error(err))
             outcome = self._dead(info, f"failed {attempt} time(s)", err, started=started)
             outcome.events.insert(0, failed)
             return outcome
@@ -238,7 +257,7 @@ class Processor:
                 watch.done(id(info))
         outcome = Outcome(message, sends)
         for unwired in ctx.unwired:
-            outcome.events.append(info.event("unwired-send", channel=unwired.channel))
+            outcome.events.append(info.event(EventState.UNWIRED_SEND, channel=unwired.channel))
         sent_to = sorted(
             {
                 out.body["recipe-pointer"]
@@ -246,13 +265,13 @@ class Processor:
                 if isinstance(out.body, dict) and "recipe-pointer" in out.body
             }
         )
-        outcome.events.append(info.event("succeeded", started=started, sent_to=sent_to))
+        outcome.events.append(info.event(EventState.SUCCEEDED, started=started, sent_to=sent_to))
         return outcome
 
     def _received(self, info: Any) -> None:
         # Best effort: the terminal event travels with the transaction anyway.
         with contextlib.suppress(Exception):
-            self.transport.broadcast(EVENTS_TOPIC, RawBody(f"[{info.event('received')}]"))
+            self.transport.broadcast(EVENTS_TOPIC, RawBody(f"[{info.event(EventState.RECEIVED)}]"))
 
     def _copy(
         self, info: _Info, queue: str, headers: dict[str, str], delay: float | None = None
@@ -272,10 +291,10 @@ class Processor:
         headers = {
             **info.message.user_headers(),
             ATTEMPT: str(info.attempt + 1),
-            "zocalo-nb-error": _oneline(err)[:500],
+            ERROR: _oneline(err)[:500],
         }
         copy = self._copy(info, home_queue(info.message.destination), headers, delay)
-        retrying = info.event("retrying", started=started, error=_error(err), delay=delay)
+        retrying = info.event(EventState.RETRYING, started=started, error=_error(err), delay=delay)
         return Outcome(info.message, [copy], [retrying])
 
     def _redelivered(self, info: _Info, counted: int) -> Outcome:
@@ -289,7 +308,7 @@ class Processor:
                 )
         headers = {**info.message.user_headers(), REDELIVERIES: str(counted)}
         copy = self._copy(info, suspect_queue(info.message.destination), headers)
-        return Outcome(info.message, [copy], [info.event("retrying", reason="redelivered")])
+        return Outcome(info.message, [copy], [info.event(EventState.RETRYING, reason=REDELIVERED)])
 
     def _dead(
         self,
@@ -310,23 +329,23 @@ class Processor:
             **_dead_headers(info.message, reason, info.service.name, self.host, info.attempt),
         }
         if err is not None:
-            headers["zocalo-nb-error-type"] = _name(err)
-            headers["zocalo-nb-error"] = _oneline(err)[:1000]
-            headers["zocalo-nb-traceback"] = _traceback(err)
+            headers[ERROR_TYPE] = _name(err)
+            headers[ERROR] = _oneline(err)[:1000]
+            headers[TRACEBACK] = _traceback(err)
         copy = self._copy(info, dead_letter_queue(info.message.destination), headers)
         extra: dict[str, Any] = {"reason": reason}
         if err is not None:
             extra["error"] = _error(err)
         if started is not None:
             extra["started"] = started
-        return Outcome(info.message, [copy], [info.event("dead-lettered", **extra)])
+        return Outcome(info.message, [copy], [info.event(EventState.DEAD_LETTERED, **extra)])
 
     def _last_resort(self, service: Service, message: Message, err: Exception) -> Outcome:
         """The DLQ for a message nothing else could be done with: its text, our reason and
         its id, no other headers (they may be what is wrong with it)."""
         reason = f"could not be processed: {_oneline(err)}"[:1000]
         headers = _dead_headers(message, reason, service.name, self.host, 1)
-        headers["zocalo-nb-error-type"] = _name(err)
+        headers[ERROR_TYPE] = _name(err)
         headers[MESSAGE_ID] = str(message.message_id)[:200] or new_message_id()
         text = message.text or (message.body if isinstance(message.body, str) else "")
         dead = Prepared(
@@ -339,11 +358,11 @@ def _dead_headers(
     message: Message, reason: str, service: str, host: str, attempts: int
 ) -> dict[str, str]:
     return {
-        "original-destination": home_queue(message.destination),
-        "zocalo-nb-reason": reason,
-        "zocalo-nb-service": service,
-        "zocalo-nb-host": host,
-        "zocalo-nb-attempts": str(attempts),
+        ORIGINAL_DESTINATION: home_queue(message.destination),
+        REASON: reason,
+        SERVICE: service,
+        HOST: host,
+        ATTEMPTS: str(attempts),
         DEAD_LETTERED_AT: f"{time.time():.3f}",
     }
 
@@ -358,7 +377,7 @@ class _Info:
     step: int | None = None
     recorded: dict[str, Any] | None = None  # the input payload and path, for reruns
 
-    def event(self, state: State, *, started: float | None = None, **extra: Any) -> str:
+    def event(self, state: EventState, *, started: float | None = None, **extra: Any) -> str:
         """The event, JSON-encoded (its input payload left out if that cannot be encoded)."""
         if started is not None:
             extra["started"] = started
@@ -383,27 +402,9 @@ class _Info:
             return json.dumps(record, default=repr)
 
 
-SUSPECTS = ".suspects"
-
-
-def suspect_queue(destination: str) -> str:
-    """The quarantine queue for messages redelivered from ``destination``."""
-    return destination if destination.endswith(SUSPECTS) else destination + SUSPECTS
-
-
-def home_queue(destination: str) -> str:
-    """The queue a (possibly quarantined) message belongs to."""
-    return destination.removesuffix(SUSPECTS)
-
-
-def dead_letter_queue(destination: str) -> str:
-    """The DLQ of the queue a (possibly quarantined) message belongs to."""
-    return "/queue/DLQ." + home_queue(destination).split("/", 2)[-1]
-
-
 def is_suspect(message: Message) -> bool:
     """True for a message in a quarantine queue (handled alone)."""
-    return message.destination.endswith(SUSPECTS)
+    return is_suspect_queue(message.destination)
 
 
 def _within(service: Service, ctx: Any, payload: Any) -> None:

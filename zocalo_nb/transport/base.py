@@ -20,6 +20,7 @@ from typing import Any, Literal
 from zocalo_nb.config import Settings
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.transport.message import MESSAGE_ID, Message, RawBody, encode, new_message_id
+from zocalo_nb.wire.queues import DLQ_PREFIX
 
 AckMode = Literal["auto", "client", "cumulative"]
 Callback = Callable[[Message], None]
@@ -134,7 +135,7 @@ class Transport(abc.ABC):
 
     def dlq(self, queue: str) -> str:
         """The absolute name of the dead-letter queue of ``queue`` (ActiveMQ's ``DLQ.`` rule)."""
-        return f"/queue/DLQ.{self.name(queue)}"
+        return f"/queue/{DLQ_PREFIX}{self.name(queue)}"
 
     # -- sending ---------------------------------------------------------------------------
     def send(
@@ -379,4 +380,4 @@ class Transport(abc.ABC):
 
     def dead_letter_queues(self) -> list[QueueStats]:
         """The dead-letter queues of this namespace (``DLQ.<prefix>.*``), with counters."""
-        return self.list_queues(f"DLQ.{self.settings.prefix}.")
+        return self.list_queues(f"{DLQ_PREFIX}{self.settings.prefix}.")

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.wire.headers import ORIGINAL_DESTINATION
+from zocalo_nb.wire.queues import DLQ_PREFIX
 
 if TYPE_CHECKING:
     from zocalo_nb.transport.memory import MemoryTransport
@@ -212,8 +214,10 @@ class MemoryBroker:
 
     def _dead_letter(self, envelope: Envelope) -> None:
         headers = dict(envelope.headers)
-        headers["original-destination"] = f"/queue/{envelope.name}"
-        self.publish(Envelope(envelope.id, "queue", f"DLQ.{envelope.name}", envelope.text, headers))
+        headers[ORIGINAL_DESTINATION] = f"/queue/{envelope.name}"
+        self.publish(
+            Envelope(envelope.id, "queue", DLQ_PREFIX + envelope.name, envelope.text, headers)
+        )
 
     # -- dispatching -----------------------------------------------------------------------
     def _pump(self, name: str) -> None:

@@ -21,6 +21,7 @@ from zocalo_nb.transport.base import (
 )
 from zocalo_nb.transport.broker import Consumer, Envelope, MemoryBroker
 from zocalo_nb.transport.message import Message, decode
+from zocalo_nb.wire.headers import EXPIRES, PERSISTENT, REDELIVERED
 
 log = logging.getLogger(__name__)
 _STOP = object()
@@ -92,9 +93,9 @@ class MemoryTransport(Transport):
         expires = now + (delay or 0) + expiration if expiration else None
         headers = {**headers, "timestamp": str(int(now * 1000))}  # as ActiveMQ stamps sends
         if expires is not None:
-            headers["expires"] = str(int(expires * 1000))
+            headers[EXPIRES] = str(int(expires * 1000))
         if kind == "queue":
-            headers = {**headers, "persistent": "true"}
+            headers = {**headers, PERSISTENT: "true"}
         envelope = Envelope(
             f"ID:memory-{id(self):x}-{next(self._seq)}", kind, name, text, headers, expires
         )
@@ -209,7 +210,7 @@ class MemoryTransport(Transport):
         if subscription:
             headers["subscription"] = subscription
         if count > 1:
-            headers["redelivered"] = "true"
+            headers[REDELIVERED] = "true"
         return Message(
             destination=headers["destination"],
             body=body,

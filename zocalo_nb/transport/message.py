@@ -7,34 +7,17 @@ import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-#: Header carrying our own stable message id (broker message ids are not stable everywhere).
-MESSAGE_ID = "zocalo-nb-id"
-#: Headers the brokers own: never copied when a message is re-sent.
-BROKER_HEADERS = frozenset(
-    {
-        "content-length",
-        "destination",
-        "expires",
-        "message-id",
-        "original-destination",
-        "originalExpiration",
-        "subscription",
-        "timestamp",
-        "redelivered",
-        "ack",
-        "priority",
-        "persistent",
-        "content-type",
-        "transformation",
-        "type",
-        # ActiveMQ's scheduler and redelivery plugin
-        "scheduledJobId",
-        "redeliveryDelay",
-        "AMQ_SCHEDULED_DELAY",
-        "AMQ_SCHEDULED_PERIOD",
-        "AMQ_SCHEDULED_REPEAT",
-    }
-)
+from zocalo_nb.wire.headers import BROKER_HEADERS, BROKER_MESSAGE_ID, MESSAGE_ID
+
+__all__ = [
+    "BROKER_HEADERS",
+    "MESSAGE_ID",
+    "Message",
+    "RawBody",
+    "decode",
+    "encode",
+    "new_message_id",
+]
 
 
 class Message(NamedTuple):
@@ -62,7 +45,7 @@ class Message(NamedTuple):
     @property
     def message_id(self) -> str:
         """Our stable id (header ``zocalo-nb-id``), falling back to the broker's message-id."""
-        return self.headers.get(MESSAGE_ID) or self.headers.get("message-id", "")
+        return self.headers.get(MESSAGE_ID) or self.headers.get(BROKER_MESSAGE_ID, "")
 
     def raw_body(self) -> Any:
         """The body to send on a copy of this message: its exact text when known."""

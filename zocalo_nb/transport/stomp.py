@@ -35,6 +35,7 @@ from zocalo_nb.transport.base import (
 )
 from zocalo_nb.transport.message import Message, decode
 from zocalo_nb.transport.replies import Receipt, StatisticsRequest, queue_stats
+from zocalo_nb.wire.headers import EXPIRES, PERSISTENT, REDELIVERED, SCHEDULED_DELAY
 
 log = logging.getLogger(__name__)
 
@@ -256,11 +257,11 @@ class StompTransport(Transport):
     ) -> None:
         final = dict(headers)
         if kind == "queue":
-            final["persistent"] = "true"
+            final[PERSISTENT] = "true"
         if delay:
-            final["AMQ_SCHEDULED_DELAY"] = str(int(delay * 1000))
+            final[SCHEDULED_DELAY] = str(int(delay * 1000))
         if expiration:
-            final["expires"] = str(int((time.time() + (delay or 0) + expiration) * 1000))
+            final[EXPIRES] = str(int((time.time() + (delay or 0) + expiration) * 1000))
         if transaction is not None:
             final["transaction"] = transaction
         self._wire(self._connection_for(transaction).send, f"/{kind}/{name}", text, headers=final)
@@ -473,7 +474,7 @@ class StompTransport(Transport):
             body=value,
             headers=dict(headers),
             is_json=is_json,
-            redelivered=headers.get("redelivered") == "true",
+            redelivered=headers.get(REDELIVERED) == "true",
             delivery_count=None,
             ack_id=f"{self._generation}|{headers.get('ack', '')}",
             subscription=sub_id,

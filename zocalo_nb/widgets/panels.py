@@ -15,6 +15,7 @@ import ipywidgets as w
 from zocalo_nb import dlq
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.monitor import RunView, Tap
+from zocalo_nb.states import StepState
 from zocalo_nb.transport import Transport
 from zocalo_nb.widgets.common import Confirm, frame_html, graph_html, message, parse_json
 
@@ -48,7 +49,7 @@ class RunMonitor(w.VBox):  # type: ignore[misc]
         self.progress.max = max(sum(state.sends.values()), 1)
         self.progress.value = min(sum(state.done.values()), self.progress.max)
         self.progress.bar_style = "success" if state.finished else "info"
-        if any(s.value == "dead-lettered" for s in state.states().values()):
+        if any(s is StepState.DEAD_LETTERED for s in state.states().values()):
             self.progress.bar_style = "danger"
         try:
             self.graph.value = graph_html(self.run.graph()._repr_mimebundle_())

@@ -1,0 +1,31 @@
+"""Queue naming: the namespace prefix, dead-letter queues, the crash quarantine.
+
+``<prefix>.<name>`` in a namespace; ``/queue/<name>`` or ``/topic/<name>`` is absolute;
+``DLQ.<queue>`` holds a queue's dead letters (ActiveMQ's rule, upstream's deployments);
+``<queue>.suspects`` holds messages redelivered after their consumer crashed.
+"""
+
+from __future__ import annotations
+
+DLQ_PREFIX = "DLQ."
+SUSPECTS = ".suspects"
+
+
+def suspect_queue(destination: str) -> str:
+    """The quarantine queue for messages redelivered from ``destination``."""
+    return destination if destination.endswith(SUSPECTS) else destination + SUSPECTS
+
+
+def home_queue(destination: str) -> str:
+    """The queue a (possibly quarantined) message belongs to."""
+    return destination.removesuffix(SUSPECTS)
+
+
+def is_suspect(destination: str) -> bool:
+    """True for a quarantine queue."""
+    return destination.endswith(SUSPECTS)
+
+
+def dead_letter_queue(destination: str) -> str:
+    """The absolute DLQ of the queue a (possibly quarantined) message belongs to."""
+    return f"/queue/{DLQ_PREFIX}" + home_queue(destination).split("/", 2)[-1]
