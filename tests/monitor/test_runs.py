@@ -179,3 +179,34 @@ def test_a_service_that_stopped_is_named_when_a_step_waits_for_it(site: Site) ->
     assert reasons.kinds() == ["no-consumer", "service-gone"]
     assert "service two on" in reasons[1].message and "shut down" in reasons[1].message
     assert "where a step waits" in reasons[1].message
+
+
+def test_runners_sharing_a_process_are_told_apart(site: Site) -> None:
+    # Upstream's host id is per process; a notebook kernel hosts several runners under one.
+    # The one that stopped must stay named, however often its neighbour reports after it.
+    transport = site.connect()
+    tap = Tap.for_transport(transport)
+    two = site.runner([Service("two", step_two, queues=("pipe.b",))]).start()
+    with site.runner([Service("one", step_one, queues=("pipe.a",)),
+                      Service("end", lambda ctx, p: None, queues=("pipe.end",))]):  # fmt: skip
+        first = z.submit(pipeline(), transport=transport)
+        first.wait(30, progress=False)
+        two.stop()
+        assert eventually(lambda: not tap.services().query("service == 'two'")["alive"].any())
+        ended_at = time.time()
+        # the neighbour (same host id) reports again after two's last word
+        assert eventually(
+            lambda: any(
+                r.get("service") == "one+end" and float(r.get("arrived", 0)) > ended_at + 0.1
+                for r in tap.status_records()
+            ),
+            timeout=10,
+        )
+        services = tap.services()
+        assert sorted(services.service) == ["one+end", "two"]
+        assert services.set_index("service").alive.to_dict() == {"one+end": True, "two": False}
+        second = z.submit(pipeline(), transport=transport)
+        assert eventually(lambda: second.state()[2] == StepState.QUEUED, timeout=10)
+        reasons = second.explain()
+    assert reasons.kinds() == ["no-consumer", "service-gone"]
+    assert "service two on" in reasons[1].message

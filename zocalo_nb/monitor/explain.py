@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
+from zocalo_nb.monitor.frames import latest_status
 from zocalo_nb.monitor.records import Record
 from zocalo_nb.monitor.runstate import RunState
 from zocalo_nb.service.status import STATUS_EXPIRY, ServiceStatus
 from zocalo_nb.states import StepState
 from zocalo_nb.transport import TransportError
 from zocalo_nb.wire.events import EventState
+from zocalo_nb.wire.queues import home_queue
 
 if TYPE_CHECKING:
     from zocalo_nb.monitor.run import RunView
@@ -84,7 +86,7 @@ def explain(run: RunView, state: RunState, events: list[Record]) -> Explanation:
     for record in events:
         if record.get("state") == EventState.DEAD_LETTERED:
             error = record.get("error") or {}
-            queue = str(record.get("queue") or "").split("/")[-1].removesuffix(".suspects")
+            queue = home_queue(str(record.get("queue") or "")).split("/")[-1]
             what = f"{error.get('type')}: {error.get('message')}" if error else record.get("reason")
             reasons.append(
                 Reason(
@@ -139,9 +141,7 @@ def _silent_services(run: RunView, state: RunState) -> list[Reason]:
     records = getattr(run.source, "status_records", None)
     if records is None:
         return []
-    latest: dict[str, dict[str, object]] = {}
-    for record in records():
-        latest[str(record.get("host"))] = record
+    latest = latest_status(records())
     waiting = {
         step.queue
         for step_id, value in state.states().items()
@@ -150,21 +150,25 @@ def _silent_services(run: RunView, state: RunState) -> list[Reason]:
         and (step := state.recipe.steps.get(step_id)) is not None
         and step.queue
     }
-    needed: dict[str, str] = {}  # host: why this run needs it
+    needed: dict[tuple[str, str], str] = {}  # (host, service): why this run needs it
     for event in run.source.event_records(None):
-        host = str(event.get("host") or "")
-        queue = str(event.get("queue") or "").removesuffix(".suspects")
+        key = (str(event.get("host") or ""), str(event.get("service") or ""))
+        queue = home_queue(str(event.get("queue") or ""))
         if event.get("run") == run.id:
-            needed.setdefault(host, "it handled this run")
+            needed.setdefault(key, "it handled this run")
         elif any(queue.endswith(f".{name}") or queue == f"/queue/{name}" for name in waiting):
-            needed.setdefault(host, f"it consumed {queue.split('/')[-1]}, where a step waits")
+            needed.setdefault(key, f"it consumed {queue.split('/')[-1]}, where a step waits")
     reasons = []
     now = time.time()
-    for host, why_needed in needed.items():
-        seen = latest.get(host)
+    for (host, service), why_needed in needed.items():
+        # a runner's status names its services joined with "+" ("one+end")
+        seen = next(
+            (r for (h, names), r in latest.items() if h == host and service in names.split("+")),
+            None,
+        )
         if seen is None:
             continue
-        age = now - float(seen.get("arrived") or now)  # type: ignore[arg-type]
+        age = now - float(seen.get("arrived") or now)
         ended = seen.get("status") in (ServiceStatus.END, ServiceStatus.SHUTDOWN)
         if ended or age > STATUS_EXPIRY:
             gone = "shut down" if ended else f"has not reported for {age:.0f} s"

@@ -99,17 +99,23 @@ def events_frame(records: Iterable[Record]) -> pd.DataFrame:
     return frame.sort_values("time", kind="stable", ignore_index=True)
 
 
-def services_frame(records: Iterable[Record], now: float | None = None) -> pd.DataFrame:
-    """The latest status of each service process (``host``), departed ones included:
-    ``alive`` is False once it said it shut down or stopped reporting for 15 s."""
-    now = time.time() if now is None else now
-    latest: dict[str, Record] = {}
+def latest_status(records: Iterable[Record]) -> dict[tuple[str, str], Record]:
+    """The latest status record of each service runner: by host id *and* service name, as
+    one process (a notebook kernel) may host several runners under one host id."""
+    latest: dict[tuple[str, str], Record] = {}
     for record in records:
         host = record.get("host")
         if isinstance(host, str):
-            latest[host] = record
+            latest[(host, str(record.get("service")))] = record
+    return latest
+
+
+def services_frame(records: Iterable[Record], now: float | None = None) -> pd.DataFrame:
+    """The latest status of each service runner (``host`` and ``service``), departed ones
+    included: ``alive`` is False once it said it shut down or stopped reporting for 15 s."""
+    now = time.time() if now is None else now
     rows = []
-    for host, r in latest.items():
+    for (host, _), r in latest_status(records).items():
         status = r.get("status")
         age = now - float(r.get("arrived", now))
         ended = status in (ServiceStatus.END, ServiceStatus.SHUTDOWN)
