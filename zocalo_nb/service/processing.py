@@ -81,7 +81,7 @@ __all__ = [  # the wire names services have always offered here
     "DLQ_HEADERS",
     "REDELIVERIES",
     "SUSPECTS",
-    "Outcome",
+    "MessageCommit",
     "Processor",
     "dead_letter_queue",
     "home_queue",
@@ -91,7 +91,7 @@ __all__ = [  # the wire names services have always offered here
 
 
 @dataclass
-class Outcome:
+class MessageCommit:
     """What the transaction for one message must carry: prepared sends (with their delay)
     and encoded events."""
 
@@ -183,7 +183,7 @@ class Processor:
         self.handled += len(outcomes)
 
     # -- one message -----------------------------------------------------------------------
-    def handle(self, service: Service, message: Message) -> Outcome:
+    def handle(self, service: Service, message: Message) -> MessageCommit:
         """Run the handler for one message and decide what its transaction carries. Never
         raises: a message that cannot be processed is dead-lettered with the reason."""
         try:
@@ -192,7 +192,7 @@ class Processor:
             log.exception("cannot process message %s", message.message_id)
             return self._last_resort(service, message, err)
 
-    def _handle(self, service: Service, message: Message) -> Outcome:
+    def _handle(self, service: Service, message: Message) -> MessageCommit:
         attempt = max(1, _int(message.headers.get(ATTEMPT), 1))
         redeliveries = max(0, _int(message.headers.get(REDELIVERIES), 0))
         info = _Info(service, message, self.host, attempt)
@@ -255,7 +255,7 @@ class Processor:
         finally:
             if watch is not None:
                 watch.done(id(info))
-        outcome = Outcome(message, sends)
+        outcome = MessageCommit(message, sends)
         for unwired in ctx.unwired:
             outcome.events.append(info.event(EventState.UNWIRED_SEND, channel=unwired.channel))
         sent_to = sorted(
@@ -279,7 +279,9 @@ class Processor:
         """The message itself (its exact text) for ``queue`` with ``headers``."""
         return self.transport.prepare("queue", queue, info.message.raw_body(), headers), delay
 
-    def _retry(self, info: _Info, err: BaseException, started: float, delay: float) -> Outcome:
+    def _retry(
+        self, info: _Info, err: BaseException, started: float, delay: float
+    ) -> MessageCommit:
         log.warning(
             "run %s step %s: %s (attempt %d), retrying in %.1f s",
             info.run,
@@ -295,9 +297,9 @@ class Processor:
         }
         copy = self._copy(info, home_queue(info.message.destination), headers, delay)
         retrying = info.event(EventState.RETRYING, started=started, error=_error(err), delay=delay)
-        return Outcome(info.message, [copy], [retrying])
+        return MessageCommit(info.message, [copy], [retrying])
 
-    def _redelivered(self, info: _Info, counted: int) -> Outcome:
+    def _redelivered(self, info: _Info, counted: int) -> MessageCommit:
         """A message its consumer held when it died or stopped (see module docstring)."""
         if is_suspect(info.message):  # alone and in hand: its own fault, probably
             counted += 1
@@ -308,7 +310,9 @@ class Processor:
                 )
         headers = {**info.message.user_headers(), REDELIVERIES: str(counted)}
         copy = self._copy(info, suspect_queue(info.message.destination), headers)
-        return Outcome(info.message, [copy], [info.event(EventState.RETRYING, reason=REDELIVERED)])
+        return MessageCommit(
+            info.message, [copy], [info.event(EventState.RETRYING, reason=REDELIVERED)]
+        )
 
     def _dead(
         self,
@@ -317,7 +321,7 @@ class Processor:
         err: BaseException | None = None,
         *,
         started: float | None = None,
-    ) -> Outcome:
+    ) -> MessageCommit:
         log.error(
             "dead-lettering message %s from %s: %s",
             info.message.message_id,
@@ -338,9 +342,9 @@ class Processor:
             extra["error"] = _error(err)
         if started is not None:
             extra["started"] = started
-        return Outcome(info.message, [copy], [info.event(EventState.DEAD_LETTERED, **extra)])
+        return MessageCommit(info.message, [copy], [info.event(EventState.DEAD_LETTERED, **extra)])
 
-    def _last_resort(self, service: Service, message: Message, err: Exception) -> Outcome:
+    def _last_resort(self, service: Service, message: Message, err: Exception) -> MessageCommit:
         """The DLQ for a message nothing else could be done with: its text, our reason and
         its id, no other headers (they may be what is wrong with it)."""
         reason = f"could not be processed: {_oneline(err)}"[:1000]
@@ -351,7 +355,7 @@ class Processor:
         dead = Prepared(
             "queue", dead_letter_queue(message.destination).split("/", 2)[2], text, headers
         )
-        return Outcome(message, [(dead, None)])
+        return MessageCommit(message, [(dead, None)])
 
 
 def _dead_headers(

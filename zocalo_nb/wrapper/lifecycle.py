@@ -27,7 +27,8 @@ from zocalo_nb.errors import ZocaloNbError
 
 log = logging.getLogger(__name__)
 
-STATUS_INTERVAL = 3.0
+#: Seconds between a running job's status reports (a service runner reports every 6 s).
+JOB_STATUS_INTERVAL = 3.0
 #: Channels reported while the job runs, sent at once rather than with the outcome.
 PROGRESS_CHANNELS = ("starting", "updates")
 #: Lifecycle channels a recipe may leave unwired without it being worth a warning.
@@ -92,7 +93,7 @@ def run_job(
     emit: Emit | None = None,
     status: Callable[[dict[str, Any]], None] | None = None,
     host: str = "",
-    status_interval: float = STATUS_INTERVAL,
+    status_interval: float = JOB_STATUS_INTERVAL,
 ) -> Outcome:
     """Run ``wrapper`` for the step in ``ctx`` through the whole lifecycle (module docstring).
 
