@@ -33,37 +33,33 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import logging
 import threading
 import time
-import traceback
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from zocalo_nb.dispatch import MessageContext, NotARecipeMessage, RecipeMessage, StepContext
-from zocalo_nb.dispatch.events import event, input_payload
+from zocalo_nb.dispatch.events import input_payload
+from zocalo_nb.service.policies import (
+    CrashPolicy,
+    CrashQuarantine,
+    DeadLetters,
+    Delivery,
+    MessageCommit,
+    Retries,
+    _int,
+    _name,
+    _oneline,
+)
 from zocalo_nb.service.service import HandlerTimeout, Reject, Service
 from zocalo_nb.service.watch import SlowWatch
-from zocalo_nb.transport import Message, Prepared, RawBody, Transport
-from zocalo_nb.transport.message import new_message_id
-from zocalo_nb.wire.events import EVENTS_TOPIC, TERMINAL, EventState
+from zocalo_nb.transport import Message, RawBody, Transport
+from zocalo_nb.wire.events import EVENTS_TOPIC, EventState
 from zocalo_nb.wire.headers import (
     ATTEMPT,
-    ATTEMPTS,
     DEAD_LETTERED_AT,
     DLQ_HEADERS,
-    ERROR,
-    ERROR_TYPE,
-    HOST,
-    MESSAGE_ID,
-    ORIGINAL_DESTINATION,
-    REASON,
-    REDELIVERED,
     REDELIVERIES,
-    SERVICE,
-    TRACEBACK,
 )
 from zocalo_nb.wire.queues import (
     SUSPECTS,
@@ -90,16 +86,6 @@ __all__ = [  # the wire names services have always offered here
 ]
 
 
-@dataclass
-class MessageCommit:
-    """What the transaction for one message must carry: prepared sends (with their delay)
-    and encoded events."""
-
-    message: Message
-    sends: list[tuple[Prepared, float | None]] = field(default_factory=list)
-    events: list[str] = field(default_factory=list)
-
-
 class Processor:
     """Runs handlers and commits their results (see module docstring). Thread-safe.
 
@@ -116,8 +102,13 @@ class Processor:
         announce_after: float = 0.5,
         cumulative_acks: bool = False,
         confirm: bool = True,
+        crashes: CrashPolicy | None = None,
     ) -> None:
         self.transport = transport
+        self.dead_letters = DeadLetters(transport, host)
+        self.retries = Retries(transport, self.dead_letters)
+        #: What a redelivery after a crash becomes (the broker's own counts, where it has them).
+        self.crashes: CrashPolicy = crashes or CrashQuarantine(transport, self.dead_letters)
         self.cumulative_acks = cumulative_acks
         self.confirm = confirm
         self.host = host
@@ -190,23 +181,23 @@ class Processor:
             return self._handle(service, message)
         except Exception as err:
             log.exception("cannot process message %s", message.message_id)
-            return self._last_resort(service, message, err)
+            return self.dead_letters.last_resort(service, message, err)
 
     def _handle(self, service: Service, message: Message) -> MessageCommit:
         attempt = max(1, _int(message.headers.get(ATTEMPT), 1))
         redeliveries = max(0, _int(message.headers.get(REDELIVERIES), 0))
-        info = _Info(service, message, self.host, attempt)
+        info = Delivery(service, message, self.host, attempt)
         if not message.is_json:
-            return self._dead(info, "the body is not JSON")
+            return self.dead_letters.dead(info, "the body is not JSON")
         ctx: MessageContext
         payload: Any = message.body
         if service.recipe:
             try:
                 parsed = RecipeMessage.from_body(message.body, message.headers)
             except NotARecipeMessage as err:
-                return self._dead(info, f"not a recipe message: {err.reason}")
+                return self.dead_letters.dead(info, f"not a recipe message: {err.reason}")
             if parsed.pointer in parsed.path:  # a loop multiplies messages on every turn
-                return self._dead(
+                return self.dead_letters.dead(
                     info,
                     f"not a recipe message: step {parsed.pointer} is already on its path "
                     f"{list(parsed.path)[:20]} (recipes are acyclic; a step that must come "
@@ -224,7 +215,7 @@ class Processor:
             limit = service.max_attempts
         limit = max(1, limit)
         if message.redelivered:
-            return self._redelivered(info, redeliveries)
+            return self.crashes.redelivered(info, redeliveries)
         announce = self.events and service.events
         watch = self._watch if announce else None
         if announce and watch is None:
@@ -242,16 +233,11 @@ class Processor:
                 for o in ctx.outbox
             ]
         except Reject as err:
-            return self._dead(info, f"rejected: {err.message}", err, started=started)
+            return self.dead_letters.dead(info, f"rejected: {err.message}", err, started=started)
         except BaseException as err:  # SystemExit from a handler must not end the worker
             if not isinstance(err, Exception):
                 log.error("handler of %s raised %s: treated as a failure", service.name, _name(err))
-            if attempt < limit:
-                return self._retry(info, err, started, service.retry_delay(attempt))
-            failed = info.event(EventState.FAILED, started=started, error=_error(err))
-            outcome = self._dead(info, f"failed {attempt} time(s)", err, started=started)
-            outcome.events.insert(0, failed)
-            return outcome
+            return self.retries.failed(info, err, started, limit)
         finally:
             if watch is not None:
                 watch.done(id(info))
@@ -272,138 +258,6 @@ class Processor:
         # Best effort: the terminal event travels with the transaction anyway.
         with contextlib.suppress(Exception):
             self.transport.broadcast(EVENTS_TOPIC, RawBody(f"[{info.event(EventState.RECEIVED)}]"))
-
-    def _copy(
-        self, info: _Info, queue: str, headers: dict[str, str], delay: float | None = None
-    ) -> tuple[Prepared, float | None]:
-        """The message itself (its exact text) for ``queue`` with ``headers``."""
-        return self.transport.prepare("queue", queue, info.message.raw_body(), headers), delay
-
-    def _retry(
-        self, info: _Info, err: BaseException, started: float, delay: float
-    ) -> MessageCommit:
-        log.warning(
-            "run %s step %s: %s (attempt %d), retrying in %.1f s",
-            info.run,
-            info.step,
-            _oneline(err),
-            info.attempt,
-            delay,
-        )
-        headers = {
-            **info.message.user_headers(),
-            ATTEMPT: str(info.attempt + 1),
-            ERROR: _oneline(err)[:500],
-        }
-        copy = self._copy(info, home_queue(info.message.destination), headers, delay)
-        retrying = info.event(EventState.RETRYING, started=started, error=_error(err), delay=delay)
-        return MessageCommit(info.message, [copy], [retrying])
-
-    def _redelivered(self, info: _Info, counted: int) -> MessageCommit:
-        """A message its consumer held when it died or stopped (see module docstring)."""
-        if is_suspect(info.message):  # alone and in hand: its own fault, probably
-            counted += 1
-            if counted > info.service.max_redeliveries:
-                return self._dead(
-                    info,
-                    f"redelivered {counted} time(s) after its consumer crashed or disconnected",
-                )
-        headers = {**info.message.user_headers(), REDELIVERIES: str(counted)}
-        copy = self._copy(info, suspect_queue(info.message.destination), headers)
-        return MessageCommit(
-            info.message, [copy], [info.event(EventState.RETRYING, reason=REDELIVERED)]
-        )
-
-    def _dead(
-        self,
-        info: _Info,
-        reason: str,
-        err: BaseException | None = None,
-        *,
-        started: float | None = None,
-    ) -> MessageCommit:
-        log.error(
-            "dead-lettering message %s from %s: %s",
-            info.message.message_id,
-            info.message.destination,
-            reason,
-        )
-        headers = {
-            **info.message.user_headers(),
-            **_dead_headers(info.message, reason, info.service.name, self.host, info.attempt),
-        }
-        if err is not None:
-            headers[ERROR_TYPE] = _name(err)
-            headers[ERROR] = _oneline(err)[:1000]
-            headers[TRACEBACK] = _traceback(err)
-        copy = self._copy(info, dead_letter_queue(info.message.destination), headers)
-        extra: dict[str, Any] = {"reason": reason}
-        if err is not None:
-            extra["error"] = _error(err)
-        if started is not None:
-            extra["started"] = started
-        return MessageCommit(info.message, [copy], [info.event(EventState.DEAD_LETTERED, **extra)])
-
-    def _last_resort(self, service: Service, message: Message, err: Exception) -> MessageCommit:
-        """The DLQ for a message nothing else could be done with: its text, our reason and
-        its id, no other headers (they may be what is wrong with it)."""
-        reason = f"could not be processed: {_oneline(err)}"[:1000]
-        headers = _dead_headers(message, reason, service.name, self.host, 1)
-        headers[ERROR_TYPE] = _name(err)
-        headers[MESSAGE_ID] = str(message.message_id)[:200] or new_message_id()
-        text = message.text or (message.body if isinstance(message.body, str) else "")
-        dead = Prepared(
-            "queue", dead_letter_queue(message.destination).split("/", 2)[2], text, headers
-        )
-        return MessageCommit(message, [(dead, None)])
-
-
-def _dead_headers(
-    message: Message, reason: str, service: str, host: str, attempts: int
-) -> dict[str, str]:
-    return {
-        ORIGINAL_DESTINATION: home_queue(message.destination),
-        REASON: reason,
-        SERVICE: service,
-        HOST: host,
-        ATTEMPTS: str(attempts),
-        DEAD_LETTERED_AT: f"{time.time():.3f}",
-    }
-
-
-@dataclass
-class _Info:
-    service: Service
-    message: Message
-    host: str
-    attempt: int
-    run: str | None = None
-    step: int | None = None
-    recorded: dict[str, Any] | None = None  # the input payload and path, for reruns
-
-    def event(self, state: EventState, *, started: float | None = None, **extra: Any) -> str:
-        """The event, JSON-encoded (its input payload left out if that cannot be encoded)."""
-        if started is not None:
-            extra["started"] = started
-            extra["duration"] = time.time() - started
-        if self.recorded is not None and state in TERMINAL:
-            extra.update(self.recorded)
-        record = event(
-            state,
-            service=self.service.name,
-            host=self.host,
-            run=self.run,
-            step=self.step,
-            attempt=self.attempt,
-            message_id=self.message.message_id,
-            queue=self.message.destination,
-            **extra,
-        )
-        try:
-            return json.dumps(record)
-        except (TypeError, ValueError, RecursionError):
-            record.pop("payload", None)
-            return json.dumps(record, default=repr)
 
 
 def is_suspect(message: Message) -> bool:
@@ -440,39 +294,3 @@ def _within(service: Service, ctx: Any, payload: Any) -> None:
         )
     if outcome:
         raise outcome[0]
-
-
-def _int(value: Any, default: int) -> int:
-    """A counter from a header or recipe field; ``default`` for anything that is not a
-    finite whole number (None, text, Infinity, NaN)."""
-    try:
-        return int(value) if value is not None and not isinstance(value, bool) else default
-    except (TypeError, ValueError, OverflowError):
-        return default
-
-
-def _name(err: BaseException) -> str:
-    return type(err).__name__
-
-
-def _text(err: BaseException) -> str:
-    try:
-        return str(err)
-    except Exception:  # an exception whose __str__ fails must not take the batch with it
-        return f"<unprintable {_name(err)}>"
-
-
-def _oneline(err: BaseException) -> str:
-    text = _text(err).strip().replace("\n", " ")
-    return f"{_name(err)}: {text}" if text else _name(err)
-
-
-def _traceback(err: BaseException) -> str:
-    try:
-        return "".join(traceback.format_exception(err))[-TRACEBACK_LIMIT:]
-    except Exception:
-        return _oneline(err)
-
-
-def _error(err: BaseException) -> Mapping[str, str]:
-    return {"type": _name(err), "message": _text(err)[:1000]}

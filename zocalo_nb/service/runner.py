@@ -23,13 +23,14 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
 from zocalo_nb.config import Settings
 from zocalo_nb.errors import ZocaloNbError
-from zocalo_nb.service.processing import SUSPECTS, Processor, is_suspect
+from zocalo_nb.service.policies import CrashPolicy, DeadLetters
+from zocalo_nb.service.processing import Processor
 from zocalo_nb.service.service import Service
 from zocalo_nb.service.status import (
     STATUS_EXPIRY,
@@ -67,6 +68,7 @@ class ServiceRunner:
         events: bool = True,
         announce_after: float = 0.5,
         status_interval: float = STATUS_INTERVAL,
+        crashes: Callable[[Transport, DeadLetters], CrashPolicy] | None = None,
     ) -> None:
         if not services:
             raise ZocaloNbError("no services to run", hint="pass at least one Service")
@@ -80,6 +82,8 @@ class ServiceRunner:
         self.events = events
         self.announce_after = announce_after
         self.status_interval = status_interval
+        #: Builds the crash policy (default: CrashQuarantine, for brokers without counts).
+        self.crashes = crashes
         self.host = host_id()
         self.transport: Transport | None = None
         self.processor: Processor | None = None
@@ -129,6 +133,8 @@ class ServiceRunner:
             announce_after=self.announce_after,
             cumulative_acks=True,
         )
+        if self.crashes is not None:
+            self.processor.crashes = self.crashes(self.transport, self.processor.dead_letters)
         self._threads.append(
             threading.Thread(target=self._status_loop, daemon=True, name="zocalo-nb-status")
         )
@@ -136,8 +142,9 @@ class ServiceRunner:
         for name, inbox in zip(
             [*names, "zocalo-nb-worker-quarantine"], self._all_inboxes(), strict=True
         ):
+            alone = inbox is self._quarantine
             self._threads.append(
-                threading.Thread(target=self._work, args=(inbox,), daemon=True, name=name)
+                threading.Thread(target=self._work, args=(inbox, alone), daemon=True, name=name)
             )
         for thread in self._threads:
             thread.start()
@@ -153,11 +160,12 @@ class ServiceRunner:
                         ack="cumulative",
                         prefetch=service.batch or self.batch,
                     )
-                # Quarantine for crash suspects: one at a time, each handled as it arrives,
-                # so a crash blames the one message in hand.
-                self.transport.subscribe(
-                    name + SUSPECTS, self._receiver(service, self._quarantine), prefetch=1
-                )
+                # What the crash policy adds (the quarantine queue for crash suspects): one
+                # at a time, each handled as it arrives, so a crash blames the message in hand.
+                for extra in self.processor.crashes.extra_queues(name):
+                    self.transport.subscribe(
+                        extra, self._receiver(service, self._quarantine), prefetch=1
+                    )
             for name in service.topics:
                 self.transport.subscribe_topic(name, self._receiver(service, first))
         self.transport.subscribe_topic(COMMAND_TOPIC, self._command)
@@ -246,7 +254,7 @@ class ServiceRunner:
 
         return receive
 
-    def _work(self, inbox: queue.Queue[Any]) -> None:
+    def _work(self, inbox: queue.Queue[Any], alone: bool = False) -> None:
         """Handle this worker's messages in the order received, in batches of messages from
         one subscription (never reordered: a cumulative ack covers everything before it)."""
         assert self.processor is not None
@@ -256,7 +264,7 @@ class ServiceRunner:
             if item is _STOP or self._stopping.is_set():
                 return
             batch = [item]
-            limit = 1 if is_suspect(item[1]) else (item[0].batch or self.batch)
+            limit = 1 if alone else (item[0].batch or self.batch)
             while len(batch) < limit:
                 try:
                     more = inbox.get_nowait()
