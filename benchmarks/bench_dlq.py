@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.brokers import free_port  # noqa: E402
 from zocalo_nb import dlq  # noqa: E402
-from zocalo_nb.broker.activemq import ActiveMQ  # noqa: E402
 from zocalo_nb.config import Settings  # noqa: E402
+from zocalo_nb.servers.activemq import ActiveMQ  # noqa: E402
 from zocalo_nb.transport import Transport, connect  # noqa: E402
 
 

@@ -31,8 +31,8 @@ import stomp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.brokers import free_port
-from zocalo_nb.broker.activemq import ActiveMQ
 from zocalo_nb.config import Settings
+from zocalo_nb.servers.activemq import ActiveMQ
 from zocalo_nb.transport import MemoryBroker, Message, Transport, connect
 
 BODY = {"payload": "x" * 960, "n": 0}

@@ -40,10 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.brokers import free_port  # noqa: E402
-from zocalo_nb.broker.activemq import ActiveMQ  # noqa: E402
 from zocalo_nb.config import Settings  # noqa: E402
 from zocalo_nb.dispatch import StepContext, submit  # noqa: E402
 from zocalo_nb.recipe import Recipe, RecipeBuilder  # noqa: E402
+from zocalo_nb.servers.activemq import ActiveMQ  # noqa: E402
 from zocalo_nb.service import Service, ServiceRunner  # noqa: E402
 from zocalo_nb.transport import Message, Transport, TransportError, connect  # noqa: E402
 

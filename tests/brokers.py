@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from zocalo_nb.broker.activemq import ActiveMQ
+from zocalo_nb.servers.activemq import ActiveMQ
 
 TEST_REDELIVERIES = 2
 TEST_PASSWORD = "amq-test-pw"

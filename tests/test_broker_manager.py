@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.brokers import TEST_PASSWORD, eventually, free_port, private_activemq
-from zocalo_nb.broker.activemq import ActiveMQ, BrokerError, stomp_ready
 from zocalo_nb.cli import main
+from zocalo_nb.servers.activemq import ActiveMQ, BrokerError, stomp_ready
 
 pytestmark = pytest.mark.activemq
 

@@ -90,7 +90,7 @@ LEVELS: list[set[str]] = [
     {"recipe"},
     {"transport"},
     {"dispatch"},
-    {"service", "broker"},
+    {"service", "servers"},
     {"wrapper", "sandbox"},
     {"notebook"},
     {"dlq"},
@@ -217,3 +217,16 @@ def test_each_wire_name_and_event_state_is_spelled_once_in_the_package() -> None
             spelled[name].remove(file)
     twice = {name: where for name, where in spelled.items() if len(where) != 1}
     assert twice == {}
+
+
+def test_the_package_offers_what_a_notebook_needs_without_loading_pandas() -> None:
+    code = (
+        "import sys, zocalo_nb as z\n"
+        "assert 'pandas' not in sys.modules\n"
+        "from zocalo_nb.monitor import Run\n"
+        "assert z.Run is Run and callable(z.sandbox) and callable(z.submit)\n"
+        "assert z.dlq.frame and z.Service and z.ServiceRunner and z.StepContext\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr

@@ -22,11 +22,11 @@ import pytest
 
 from tests.brokers import eventually, free_port
 from tests.service.helpers import Collector
-from zocalo_nb.broker.activemq import ActiveMQ
 from zocalo_nb.config import ConfigError, Settings
 from zocalo_nb.dispatch import StepContext, submit
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.recipe import Recipe
+from zocalo_nb.servers.activemq import ActiveMQ
 from zocalo_nb.service import ServiceRunner
 from zocalo_nb.service.dispatcher import Dispatcher
 from zocalo_nb.transport import MemoryBroker, Transport

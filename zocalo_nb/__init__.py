@@ -31,7 +31,15 @@ _LAZY = {
     "MemoryBroker": "zocalo_nb.transport",
     "sandbox": "zocalo_nb.sandbox",
     "Sandbox": "zocalo_nb.sandbox",
+    # what a notebook needs to write and run a service, and the run it watches
+    "Run": "zocalo_nb.monitor",
+    "Service": "zocalo_nb.service",
+    "ServiceRunner": "zocalo_nb.service",
+    "StepContext": "zocalo_nb.dispatch",
+    "dlq": "zocalo_nb.dlq",
 }
+#: Names in _LAZY that are subpackages themselves (``z.dlq.frame(...)``).
+_MODULES = frozenset({"dlq"})
 
 
 def __getattr__(name: str) -> object:
@@ -40,7 +48,8 @@ def __getattr__(name: str) -> object:
         raise AttributeError(f"module 'zocalo_nb' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(module), name)
+    loaded = importlib.import_module(module)
+    return loaded if name in _MODULES else getattr(loaded, name)
 
 
 __all__ = [
@@ -51,12 +60,17 @@ __all__ = [
     "RecipeError",
     "RecipeParseError",
     "RecipeValidationError",
+    "Run",
+    "Service",
+    "ServiceRunner",
+    "StepContext",
     "StepState",
     "Tap",
     "ZocaloNbError",
     "__version__",
     "connect",
     "diff",
+    "dlq",
     "emit",
     "history",
     "run",

@@ -20,7 +20,7 @@ from typing import Any
 from zocalo_nb import dlq
 from zocalo_nb.config import Settings
 from zocalo_nb.dispatch import StepContext
-from zocalo_nb.monitor import History, RunView, Tracker, submit
+from zocalo_nb.monitor import History, Run, Tracker, submit
 from zocalo_nb.notebook.wrapper import notebook_service
 from zocalo_nb.service import Service, ServiceRunner
 from zocalo_nb.service.dispatcher import Dispatcher
@@ -124,7 +124,7 @@ def run(
     return ok and done
 
 
-def _report(run: RunView, transport: Transport, output: Path, name: str, say: Any) -> bool:
+def _report(run: Run, transport: Transport, output: Path, name: str, say: Any) -> bool:
     summary = run.summary()
     say(f"\n{run!r}")
     say(summary[["step", "queue", "state", "attempts", "seconds", "error"]].to_string(index=False))

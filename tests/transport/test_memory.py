@@ -6,7 +6,7 @@ import pytest
 
 from tests.brokers import eventually
 from zocalo_nb.transport import MemoryBroker, Message, TransportError, connect
-from zocalo_nb.transport.broker import CallbackFailed
+from zocalo_nb.transport.memory_broker import CallbackFailed
 
 
 def test_each_plain_memory_url_gets_a_broker_of_its_own() -> None:

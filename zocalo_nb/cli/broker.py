@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from zocalo_nb.broker.activemq import ActiveMQ
 from zocalo_nb.cli.exitcodes import ExitCode
+from zocalo_nb.servers.activemq import ActiveMQ
 
 DEFAULT_DIR = ".zocalo-nb/activemq"
 

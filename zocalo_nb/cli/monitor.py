@@ -84,10 +84,10 @@ def run_runs(args: argparse.Namespace) -> int:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    from zocalo_nb.monitor import History, RunView
+    from zocalo_nb.monitor import History, Run
 
     history = History(args.history)
-    view = RunView(args.id, history)
+    view = Run(args.id, history)
     if not view.event_records():
         raise ZocaloNbError(
             f"no events recorded for run {args.id}",

@@ -9,7 +9,7 @@ from zocalo_nb.dispatch.envelope import (
     RecipeMessage,
     is_recipe_message,
 )
-from zocalo_nb.dispatch.submit import Run, load_recipe, submit
+from zocalo_nb.dispatch.submit import Submission, load_recipe, submit
 
 __all__ = [
     "RECIPE_HEADER",
@@ -17,8 +17,8 @@ __all__ = [
     "NotARecipeMessage",
     "Outgoing",
     "RecipeMessage",
-    "Run",
     "StepContext",
+    "Submission",
     "is_recipe_message",
     "load_recipe",
     "start_messages",

@@ -36,8 +36,9 @@ RecipeLike = Recipe | Mapping[str, Any] | str | os.PathLike[str] | Sequence[str]
 
 
 @dataclass(frozen=True)
-class Run:
-    """A submitted run: its id, the recipe when known here, how it was started."""
+class Submission:
+    """What submit() sent: the run id, the recipe when known here, how it was started. The
+    Run you watch (``zocalo_nb.submit``) wraps it."""
 
     id: str
     recipe: Recipe | None
@@ -46,7 +47,7 @@ class Run:
 
     def __repr__(self) -> str:
         what = ", ".join(self.recipes) if self.recipes else f"{len(self.recipe or ())} steps"
-        return f"<Run {self.id} ({what}{', via dispatcher' if self.via_dispatcher else ''})>"
+        return f"<Submission {self.id} ({what}{', via dispatcher' if self.via_dispatcher else ''})>"
 
 
 def submit(
@@ -56,7 +57,7 @@ def submit(
     transport: Transport,
     run_id: str | None = None,
     custom_recipe: Mapping[str, Any] | None = None,
-) -> Run:
+) -> Submission:
     """Start a run (see module docstring); returns its handle.
 
     ``custom_recipe`` goes to the dispatcher with the named recipes (upstream's ``-f``).
@@ -76,7 +77,7 @@ def submit(
             request,
             headers={GO_USER: getpass.getuser(), GO_HOST: socket.getfqdn()},
         )
-        return Run(run_id, None, True, tuple(names))
+        return Submission(run_id, None, True, tuple(names))
     recipe = load_recipe(recipe_or_names)
     if params:
         recipe = recipe.apply_parameters(params)
@@ -87,7 +88,7 @@ def submit(
     with transport.transaction(confirm=True) as tx:  # returns once the run is stored
         for out in [*messages, event]:
             deliver(transport, out, tx)
-    return Run(run_id, recipe, False)
+    return Submission(run_id, recipe, False)
 
 
 def load_recipe(value: Recipe | Mapping[str, Any] | str | os.PathLike[str] | Any) -> Recipe:

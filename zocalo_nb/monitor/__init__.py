@@ -3,7 +3,7 @@
 Example::
 
     import zocalo_nb as z
-    run = z.submit(recipe, {"dcid": 1234}, transport=t)   # a RunView
+    run = z.submit(recipe, {"dcid": 1234}, transport=t)   # a Run
     run.wait(); run.summary(); run.graph(); run.explain()
     z.run(run.id, history="sqlite:///runs.sqlite").events()
     z.history(dcid=1234)                                  # every stored event of those runs
@@ -22,7 +22,7 @@ from zocalo_nb.monitor.explain import Explanation, Reason
 from zocalo_nb.monitor.history import History
 from zocalo_nb.monitor.live import LiveRun
 from zocalo_nb.monitor.records import RecordBuffer
-from zocalo_nb.monitor.run import EventSource, RunGraph, RunView
+from zocalo_nb.monitor.run import EventSource, Run, RunGraph
 from zocalo_nb.monitor.tap import Tap
 from zocalo_nb.monitor.tracker import Tracker
 from zocalo_nb.transport import Transport
@@ -34,8 +34,8 @@ __all__ = [
     "LiveRun",
     "Reason",
     "RecordBuffer",
+    "Run",
     "RunGraph",
-    "RunView",
     "Tap",
     "Tracker",
     "history",
@@ -51,8 +51,8 @@ def submit(
     transport: Transport,
     run_id: str | None = None,
     custom_recipe: Mapping[str, Any] | None = None,
-) -> RunView:
-    """Submit a run (as :func:`zocalo_nb.dispatch.submit`) and return its :class:`RunView`.
+) -> Run:
+    """Submit a run (as :func:`zocalo_nb.dispatch.submit`) and return its :class:`Run`.
     The transport's tap listens before anything is sent, so no event of the run is missed."""
     tap = Tap.for_transport(transport)
     handle = _submit(
@@ -62,7 +62,7 @@ def submit(
         run_id=run_id,
         custom_recipe=custom_recipe,
     )
-    return RunView(handle.id, tap, recipe=handle.recipe, transport=transport, handle=handle)
+    return Run(handle.id, tap, recipe=handle.recipe, transport=transport, handle=handle)
 
 
 def run(
@@ -70,7 +70,7 @@ def run(
     *,
     transport: Transport | None = None,
     history: History | str | None = None,
-) -> RunView:
+) -> Run:
     """A view of a run submitted elsewhere: from the history database when ``history`` is
     given (or no transport is), else from the transport's live tap (events from now on)."""
     source: EventSource
@@ -78,7 +78,7 @@ def run(
         source = history if isinstance(history, History) else History(history)
     else:
         source = Tap.for_transport(transport)
-    return RunView(run_id, source, transport=transport)
+    return Run(run_id, source, transport=transport)
 
 
 def history(url: str | History | None = None, **filters: Any) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from zocalo_nb.wire.events import EventState
 from zocalo_nb.wire.queues import home_queue
 
 if TYPE_CHECKING:
-    from zocalo_nb.monitor.run import RunView
+    from zocalo_nb.monitor.run import Run
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Explanation(list[Reason]):
         )
 
 
-def explain(run: RunView, state: RunState, events: list[Record]) -> Explanation:
+def explain(run: Run, state: RunState, events: list[Record]) -> Explanation:
     """The reasons (see module docstring), most telling first; ``events`` are the run's."""
     reasons: list[Reason] = []
     recipe = state.recipe
@@ -134,7 +134,7 @@ def explain(run: RunView, state: RunState, events: list[Record]) -> Explanation:
     return Explanation(run.id, state.finished, reasons)
 
 
-def _silent_services(run: RunView, state: RunState) -> list[Reason]:
+def _silent_services(run: Run, state: RunState) -> list[Reason]:
     """Service processes that stopped reporting their status and that this run needs: those
     that handled its steps, and those that consumed the queues its waiting steps wait in
     (known from the events of any run the tap has seen)."""

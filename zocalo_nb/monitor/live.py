@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from zocalo_nb.errors import GraphvizMissingError
 
 if TYPE_CHECKING:
-    from zocalo_nb.monitor.run import RunView
+    from zocalo_nb.monitor.run import Run
 
 
 class LiveRun:
@@ -19,7 +19,7 @@ class LiveRun:
 
     def __init__(
         self,
-        run: RunView,
+        run: Run,
         *,
         interval: float = 0.5,
         display: Callable[..., Any] | None = None,

@@ -1,7 +1,7 @@
 """A run, as the notebook sees it: events, step states, the coloured graph, waiting, and why
 nothing happened.
 
-``zocalo_nb.submit(...)`` returns a :class:`RunView`; ``zocalo_nb.run(run_id, ...)`` opens one
+``zocalo_nb.submit(...)`` returns a :class:`Run`; ``zocalo_nb.run(run_id, ...)`` opens one
 for a run submitted elsewhere (from a live tap, or from the history database).
 
 Example::
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from zocalo_nb.dispatch import Run
+from zocalo_nb.dispatch import Submission
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.monitor import frames
 from zocalo_nb.monitor.explain import Explanation, explain
@@ -38,7 +38,7 @@ class EventSource(Protocol):
     def event_records(self, run: str | None = None) -> list[Record]: ...
 
 
-class RunView:
+class Run:
     """One run (see module docstring). Cheap: every method reads the events afresh."""
 
     def __init__(
@@ -48,7 +48,7 @@ class RunView:
         *,
         recipe: Recipe | None = None,
         transport: Transport | None = None,
-        handle: Run | None = None,
+        handle: Submission | None = None,
     ) -> None:
         self.id = run_id
         self.source = source
@@ -179,7 +179,7 @@ class RunView:
         """Run step ``step`` again, from its dead letter or its recorded input, with edited
         ``parameters``/``payload``; the steps that succeeded are not repeated. Prints the
         preview; with ``send=False`` returns it (a RerunPlan) without sending, else returns
-        the new attempt's RunView (its ``environment`` says ``rerun-of`` this run)."""
+        the new attempt's Run (its ``environment`` says ``rerun-of`` this run)."""
         from zocalo_nb.dlq.rerun import plan_rerun, send_rerun
         from zocalo_nb.monitor.history import History
 
@@ -207,7 +207,7 @@ class RunView:
             from zocalo_nb.monitor.tap import Tap
 
             source = Tap.for_transport(self.transport)
-        return RunView(new_id, source, recipe=plan.message.recipe, transport=self.transport)
+        return Run(new_id, source, recipe=plan.message.recipe, transport=self.transport)
 
     def live(self, interval: float = 0.5) -> Any:
         """Show the run in the notebook (graph + table), refreshed until it finishes."""

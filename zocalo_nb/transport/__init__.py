@@ -19,8 +19,8 @@ from zocalo_nb.transport.base import (
     Transport,
     TransportError,
 )
-from zocalo_nb.transport.broker import MemoryBroker
 from zocalo_nb.transport.memory import MemoryTransport
+from zocalo_nb.transport.memory_broker import MemoryBroker
 from zocalo_nb.transport.message import Message, RawBody
 
 

@@ -19,7 +19,7 @@ from zocalo_nb.transport.base import (
     Transport,
     TransportError,
 )
-from zocalo_nb.transport.broker import Consumer, Envelope, MemoryBroker
+from zocalo_nb.transport.memory_broker import Consumer, Envelope, MemoryBroker
 from zocalo_nb.transport.message import Message, decode
 from zocalo_nb.wire.headers import EXPIRES, PERSISTENT, REDELIVERED
 

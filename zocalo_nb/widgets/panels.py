@@ -14,7 +14,7 @@ import ipywidgets as w
 
 from zocalo_nb import dlq
 from zocalo_nb.errors import ZocaloNbError
-from zocalo_nb.monitor import RunView, Tap
+from zocalo_nb.monitor import Run, Tap
 from zocalo_nb.states import StepState
 from zocalo_nb.transport import Transport
 from zocalo_nb.widgets.common import Confirm, frame_html, graph_html, message, parse_json
@@ -26,7 +26,7 @@ DEAD_COLUMNS = ["time", "run", "step", "service", "error_type", "error", "attemp
 class RunMonitor(w.VBox):  # type: ignore[misc]
     """A run's coloured graph, progress and events, refreshed until it finishes."""
 
-    def __init__(self, run: RunView, *, interval: float = 0.5, auto: bool = True) -> None:
+    def __init__(self, run: Run, *, interval: float = 0.5, auto: bool = True) -> None:
         self.run, self.interval = run, interval
         self.title = w.HTML()
         self.progress = w.IntProgress(min=0, max=1, value=0, description="steps")

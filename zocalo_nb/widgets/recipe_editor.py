@@ -18,7 +18,7 @@ from zocalo_nb.widgets.common import graph_html, message, parse_json
 
 class RecipeEditor(w.VBox):  # type: ignore[misc]
     """Edit a recipe step by step; ``.data`` is the upstream JSON, ``.recipe`` the valid
-    Recipe (or None), ``.last_run`` the RunView of the last submit."""
+    Recipe (or None), ``.last_run`` the Run of the last submit."""
 
     def __init__(
         self, recipe: Recipe | dict[str, Any] | None = None, *, transport: Transport | None = None
@@ -99,7 +99,7 @@ class RecipeEditor(w.VBox):  # type: ignore[misc]
         self.messages.value = message("ok", f"saved {path}")
 
     def submit_run(self) -> Any:
-        """Submit the recipe with the submit parameters; returns (and keeps) the RunView."""
+        """Submit the recipe with the submit parameters; returns (and keeps) the Run."""
         from zocalo_nb.monitor import submit
 
         if self.transport is None:

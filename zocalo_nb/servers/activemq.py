@@ -196,7 +196,7 @@ class ActiveMQ:
     def _prepare(self) -> None:
         for folder in ("conf", "data", "lib", "tmp"):
             (self.base / folder).mkdir(parents=True, exist_ok=True)
-        package = resources.files("zocalo_nb.broker")
+        package = resources.files("zocalo_nb.servers")
         for name in ("activemq.xml", "log4j.properties"):
             (self.base / "conf" / name).write_text(package.joinpath(name).read_text())
         # Credentials in a file only we can read, never on the java command line (ps shows
