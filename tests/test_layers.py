@@ -230,3 +230,33 @@ def test_the_package_offers_what_a_notebook_needs_without_loading_pandas() -> No
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+#: Where the environment may be read: the settings module and the command line (the edge),
+#: and the two places that copy it for a child process (a job, apt-get).
+ENVIRONMENT_READERS = {
+    "config.py",
+    "wrapper/environment.py",
+    "servers/activemq.py",
+}
+
+
+def test_the_environment_is_read_at_the_edge_only() -> None:
+    readers = set()
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
+                readers.add(relative)
+    below_the_edge = {r for r in readers if not r.startswith("cli/")}
+    assert below_the_edge <= ENVIRONMENT_READERS, below_the_edge - ENVIRONMENT_READERS
+
+
+def test_no_module_keeps_a_registry_and_the_long_lived_objects_are_context_managers() -> None:
+    from zocalo_nb.monitor import LiveRun, Tap, Tracker
+    from zocalo_nb.sandbox import Sandbox
+
+    for kind in (Tap, Tracker, LiveRun, Sandbox):
+        assert hasattr(kind, "__enter__") and hasattr(kind, "__exit__"), kind
+    tap_module = (PACKAGE / "monitor" / "tap.py").read_text()
+    assert "WeakKeyDictionary" not in tap_module and "_TAPS" not in tap_module

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -254,3 +255,24 @@ def _redact(url: str) -> str:
 
 
 _CREDENTIALS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:).*@", re.DOTALL)
+
+
+# -- settings of the services and tools, from the environment (read here and in the CLI only) --
+def history_url() -> str:
+    """``ZOCALO_NB_HISTORY``, else SQLite in ``~/.zocalo-nb/history.sqlite``."""
+    url = os.environ.get("ZOCALO_NB_HISTORY")
+    return url or f"sqlite:///{Path.home() / '.zocalo-nb' / 'history.sqlite'}"
+
+
+def workdir_roots() -> list[Path]:
+    """Where command jobs may work: ``ZOCALO_NB_WORKDIR_ROOTS`` (``:``-separated), else the
+    current folder and the temporary folder."""
+    configured = os.environ.get("ZOCALO_NB_WORKDIR_ROOTS")
+    if configured:
+        return [Path(p) for p in configured.split(":") if p]
+    return [Path.cwd(), Path(tempfile.gettempdir())]
+
+
+def broker_url() -> str | None:
+    """``ZOCALO_NB_BROKER``, when set."""
+    return os.environ.get("ZOCALO_NB_BROKER") or None

@@ -10,12 +10,11 @@ Example::
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from zocalo_nb.config import Settings
+from zocalo_nb.config import Settings, broker_url
 from zocalo_nb.service import Service, ServiceRunner
 from zocalo_nb.transport import MemoryBroker, Transport, connect
 
@@ -24,7 +23,7 @@ class Sandbox:
     """A transport, and runners on the same broker and namespace."""
 
     def __init__(self, url: str | None = None, *, prefix: str | None = None) -> None:
-        url = url if url is not None else os.environ.get("ZOCALO_NB_BROKER")
+        url = url if url is not None else broker_url()
         if url and not url.startswith("memory://"):
             self.broker: MemoryBroker | None = None
             self.settings = Settings.build(url, prefix=prefix or f"test-{uuid.uuid4().hex[:8]}")
@@ -44,6 +43,12 @@ class Sandbox:
         self.transport.close()
         if self.broker is not None:
             self.broker.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def sandbox(url: str | None = None, *, prefix: str | None = None) -> Sandbox:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from zocalo_nb.config import history_url
 from zocalo_nb.dispatch import RecipeMessage
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.monitor import frames
@@ -34,23 +34,15 @@ DEFAULT_PREFIX = "zocalo_nb_"
 PARAMETER_CHARS = 200
 
 
-def default_url() -> str:
-    """``ZOCALO_NB_HISTORY``, else SQLite in ``~/.zocalo-nb/history.sqlite``."""
-    url = os.environ.get("ZOCALO_NB_HISTORY")
-    if url:
-        return url
-    path = Path.home() / ".zocalo-nb" / "history.sqlite"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
-
-
 class History:
     """The history database (see module docstring); ``prefix`` names its tables."""
 
     def __init__(self, url: str | None = None, *, prefix: str = DEFAULT_PREFIX) -> None:
-        self.url = url or default_url()
+        self.url = url or history_url()
         if "://" not in self.url:  # a plain path: SQLite
             self.url = f"sqlite:///{Path(self.url).expanduser()}"
+        if self.url.startswith("sqlite:///") and self.url != "sqlite:///:memory:":
+            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = sa.create_engine(self.url, future=True)
         except (sa.exc.ArgumentError, ModuleNotFoundError) as err:

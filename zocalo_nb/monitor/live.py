@@ -46,6 +46,12 @@ class LiveRun:
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
 
+    def __enter__(self) -> LiveRun:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     @property
     def running(self) -> bool:
         return self._thread.is_alive()

@@ -19,7 +19,6 @@ import contextlib
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
@@ -33,8 +32,8 @@ from zocalo_nb.transport import Message, QueueStats, Subscription, Transport, Tr
 from zocalo_nb.wire.headers import PROBE
 
 PROBE_HEADER = PROBE
-_TAPS: weakref.WeakKeyDictionary[Transport, Tap] = weakref.WeakKeyDictionary()
-_TAPS_LOCK = threading.Lock()
+#: Where a transport keeps its shared tap (Transport.extensions).
+_SHARED = "zocalo_nb.monitor.tap"
 
 
 class Tap:
@@ -64,12 +63,14 @@ class Tap:
 
     @classmethod
     def for_transport(cls, transport: Transport) -> Tap:
-        """The shared tap of ``transport`` (started, and made ready, on first use)."""
-        with _TAPS_LOCK:
-            tap = _TAPS.get(transport)
-            if tap is None:
-                tap = _TAPS[transport] = cls(transport)
+        """The shared tap of ``transport`` (started, and made ready, on first use; kept on
+        the transport itself, so it goes with it)."""
+        with transport._lock:
+            tap = transport.extensions.get(_SHARED)
+            if not isinstance(tap, Tap):
+                tap = cls(transport)
                 tap.ready()
+                transport.extensions[_SHARED] = tap
             return tap
 
     def __repr__(self) -> str:
@@ -122,9 +123,15 @@ class Tap:
             with contextlib.suppress(TransportError):
                 self.transport.unsubscribe(sub)
         self._subs.clear()
-        with _TAPS_LOCK:
-            if _TAPS.get(self.transport) is self:
-                del _TAPS[self.transport]
+        with self.transport._lock:
+            if self.transport.extensions.get(_SHARED) is self:
+                del self.transport.extensions[_SHARED]
+
+    def __enter__(self) -> Tap:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- frames ----------------------------------------------------------------------------
     def event_records(self, run: str | None = None) -> list[Record]:

@@ -10,7 +10,6 @@ Run it beside your services (``zocalo-nb service tracker``, database from
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -110,6 +109,12 @@ class Tracker:
                 self.history.redacted_url,
             )
 
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _loop(self) -> None:
         while True:
             with self._lock:
@@ -138,10 +143,3 @@ class Tracker:
             events=False,  # its own events would come back to it
             description="writes lifecycle events to the history database",
         )
-
-
-def tracker_service() -> Service:
-    """Entry point: a tracker writing to ``ZOCALO_NB_HISTORY`` (default: SQLite in
-    ``~/.zocalo-nb``), keeping ``ZOCALO_NB_RETENTION_DAYS`` days when set."""
-    days = os.environ.get("ZOCALO_NB_RETENTION_DAYS")
-    return Tracker(History(), retention_days=float(days) if days else None).service()

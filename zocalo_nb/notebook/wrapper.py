@@ -102,21 +102,6 @@ class NotebookWrapper:
         return {"notebook": str(target), **found.get("success", {})}
 
 
-def runner_service() -> Service:
-    """Entry point ``runner``: notebooks from ``ZOCALO_NB_QUEUES`` (default notebook.runner)
-    on a pool of ``ZOCALO_NB_KERNELS`` (default 2) ``ZOCALO_NB_KERNEL`` kernels; notebooks from
-    ``ZOCALO_NB_NOTEBOOKS`` (default notebooks/jobs, ``:``-separated), saved under
-    ``ZOCALO_NB_NOTEBOOK_OUTPUT`` (default notebook-runs)."""
-    env = os.environ
-    return notebook_service(
-        queues=tuple(q for q in env.get("ZOCALO_NB_QUEUES", "notebook.runner").split(",") if q),
-        directories=env.get("ZOCALO_NB_NOTEBOOKS", "notebooks/jobs").split(":"),
-        output_dir=env.get("ZOCALO_NB_NOTEBOOK_OUTPUT", "notebook-runs"),
-        kernels=int(env.get("ZOCALO_NB_KERNELS", "2")),
-        kernel_name=env.get("ZOCALO_NB_KERNEL", "python3"),
-    )
-
-
 def notebook_service(
     *,
     queues: tuple[str, ...] = ("notebook.runner",),

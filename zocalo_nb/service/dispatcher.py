@@ -119,11 +119,3 @@ class Dispatcher:
             "recipe": recipe.to_dict(),
         }
         (day / f"{run_id}.json").write_text(json.dumps(entry, indent=2, default=str))
-
-
-def dispatcher_service() -> Service:
-    """Entry point: the dispatcher, reading ``ZOCALO_NB_RECIPES`` (default ``recipes``) and
-    logging to ``ZOCALO_NB_LOGBOOK`` when set."""
-    return Dispatcher(
-        os.environ.get("ZOCALO_NB_RECIPES", "recipes"), os.environ.get("ZOCALO_NB_LOGBOOK")
-    ).service()

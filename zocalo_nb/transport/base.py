@@ -92,6 +92,8 @@ class Transport(abc.ABC):
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self._tx_acks: dict[str, list[Message]] = {}
+        #: What higher layers keep with this connection (a monitor's shared tap), by name.
+        self.extensions: dict[str, object] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -30,13 +30,13 @@ import os
 import shlex
 import signal
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from zocalo_nb.config import workdir_roots
 from zocalo_nb.dispatch.envelope import run_file_name
 from zocalo_nb.recipe.parameters import format_string
 from zocalo_nb.wrapper.environment import job_environment
@@ -62,23 +62,14 @@ def _die_with_parent() -> None:
 JOB_MARKER = "ZOCALO_NB_JOB"
 
 
-def default_roots() -> list[Path]:
-    """Where jobs may work: ``ZOCALO_NB_WORKDIR_ROOTS`` (``:``-separated), else the current
-    folder and the temporary folder."""
-    configured = os.environ.get("ZOCALO_NB_WORKDIR_ROOTS")
-    if configured:
-        return [Path(p) for p in configured.split(":") if p]
-    return [Path.cwd(), Path(tempfile.gettempdir())]
-
-
 class CommandWrapper:
     """Runs a command line for a recipe step (see module docstring). Working directories and
-    output files must lie inside ``roots`` (see :func:`default_roots`)."""
+    output files must lie inside ``roots`` (default: :func:`zocalo_nb.config.workdir_roots`)."""
 
     name = "command"
 
     def __init__(self, roots: Sequence[str | os.PathLike[str]] | None = None) -> None:
-        self.roots = [Path(r).resolve() for r in (roots if roots is not None else default_roots())]
+        self.roots = [Path(r).resolve() for r in (roots if roots is not None else workdir_roots())]
 
     def run(self, job: Job) -> dict[str, Any]:
         params = dict(job.parameters)

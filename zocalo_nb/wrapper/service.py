@@ -35,11 +35,3 @@ def wrapper_service(name: str, queues: tuple[str, ...] = ("jobs",)) -> Service:
         batch=1,
         description=f"runs {name} jobs",
     )
-
-
-def command_service() -> Service:
-    """Entry point: command-line jobs from the queues in ``ZOCALO_NB_QUEUES`` (default jobs)."""
-    import os
-
-    queues = tuple(q for q in os.environ.get("ZOCALO_NB_QUEUES", "jobs").split(",") if q)
-    return wrapper_service("command", queues)

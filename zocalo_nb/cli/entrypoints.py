@@ -1,0 +1,60 @@
+"""The services ``zocalo-nb service NAME`` runs (entry-point group ``zocalo_nb.services``),
+built from the environment: the edge where ``ZOCALO_NB_*`` variables are read."""
+
+from __future__ import annotations
+
+import os
+
+from zocalo_nb.monitor.history import History
+from zocalo_nb.monitor.tracker import Tracker
+from zocalo_nb.notebook.wrapper import notebook_service
+from zocalo_nb.service import Service
+from zocalo_nb.service.builtin import forward
+from zocalo_nb.service.dispatcher import Dispatcher
+from zocalo_nb.wrapper.service import wrapper_service
+
+
+def _queues(default: str) -> tuple[str, ...]:
+    return tuple(q for q in os.environ.get("ZOCALO_NB_QUEUES", default).split(",") if q)
+
+
+def dispatcher_service() -> Service:
+    """The dispatcher, reading ``ZOCALO_NB_RECIPES`` (default ``recipes``) and logging to
+    ``ZOCALO_NB_LOGBOOK`` when set."""
+    return Dispatcher(
+        os.environ.get("ZOCALO_NB_RECIPES", "recipes"), os.environ.get("ZOCALO_NB_LOGBOOK")
+    ).service()
+
+
+def forward_service() -> Service:
+    """Forward messages from the queues in ``ZOCALO_NB_QUEUES`` (comma-separated, default
+    ``forward``)."""
+    return Service("forward", forward, queues=_queues("forward"), description="passes payloads on")
+
+
+def command_service() -> Service:
+    """Command-line jobs from the queues in ``ZOCALO_NB_QUEUES`` (default jobs); working
+    directories inside ``ZOCALO_NB_WORKDIR_ROOTS``."""
+    return wrapper_service("command", _queues("jobs"))
+
+
+def runner_service() -> Service:
+    """Notebooks from ``ZOCALO_NB_QUEUES`` (default notebook.runner) on a pool of
+    ``ZOCALO_NB_KERNELS`` (default 2) ``ZOCALO_NB_KERNEL`` kernels; notebooks from
+    ``ZOCALO_NB_NOTEBOOKS`` (default notebooks/jobs, ``:``-separated), saved under
+    ``ZOCALO_NB_NOTEBOOK_OUTPUT`` (default notebook-runs)."""
+    env = os.environ
+    return notebook_service(
+        queues=_queues("notebook.runner"),
+        directories=env.get("ZOCALO_NB_NOTEBOOKS", "notebooks/jobs").split(":"),
+        output_dir=env.get("ZOCALO_NB_NOTEBOOK_OUTPUT", "notebook-runs"),
+        kernels=int(env.get("ZOCALO_NB_KERNELS", "2")),
+        kernel_name=env.get("ZOCALO_NB_KERNEL", "python3"),
+    )
+
+
+def tracker_service() -> Service:
+    """A tracker writing to ``ZOCALO_NB_HISTORY`` (default: SQLite in ``~/.zocalo-nb``),
+    keeping ``ZOCALO_NB_RETENTION_DAYS`` days when set."""
+    days = os.environ.get("ZOCALO_NB_RETENTION_DAYS")
+    return Tracker(History(), retention_days=float(days) if days else None).service()
