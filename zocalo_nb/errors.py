@@ -49,6 +49,10 @@ class Finding:
     message: str
     hint: str
     severity: Severity = "error"
+    #: What sort of finding (lint: "unresolved", "no-destination", ...), for code to test
+    #: instead of the message's words; ``names`` lists what it is about (placeholders).
+    kind: str = ""
+    names: tuple[str, ...] = ()
 
     def location(self) -> str:
         """Where the finding is, for humans: ``step 3, field 'output'``."""

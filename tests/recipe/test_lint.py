@@ -76,3 +76,29 @@ def test_json_braces_topic_delays_empty_channels_and_missing_destinations() -> N
     assert (1, "output['never']", "channel 'never' has no destination") in found
     assert any(step == 2 and field == "transport-delay" for step, field, _ in found)
     assert (3, None, "names neither a queue nor a topic: messages for it go nowhere") in found
+
+
+def test_lint_findings_carry_a_kind_for_code_to_test() -> None:
+    from zocalo_nb.recipe import Recipe
+
+    recipe = Recipe.from_dict(
+        {
+            "1": {"parameters": {"command": ["x", "{image}"]}, "output": {"sucess": [2]}},
+            "2": {"topic": "t", "transport-delay": 5, "parameters": {"j": '{"a": 1}'}},
+            "start": [[1, {}]],
+        }
+    )
+    kinds = sorted(f.kind for f in recipe.lint())
+    assert kinds == sorted(
+        [
+            "no-destination",
+            "delayed-topic",
+            "unknown-channel",
+            "unwired-job-channel",
+            "unwired-job-channel",
+            "json-like-text",
+            "template-parameters",
+        ]
+    ), [(f.kind, f.message) for f in recipe.lint()]
+    (template,) = [f for f in recipe.lint() if f.kind == "template-parameters"]
+    assert template.names == ("{image}",)

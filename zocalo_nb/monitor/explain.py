@@ -122,7 +122,7 @@ def explain(run: Run, state: RunState, events: list[Record]) -> Explanation:
         reasons += _silent_services(run, state)
     if recipe is not None:
         for finding in recipe.lint({}):
-            if "unresolved" in finding.message:
+            if finding.kind == "unresolved":
                 reasons.append(
                     Reason(
                         "unresolved-parameter",

@@ -57,8 +57,8 @@ def _summarise_placeholders(findings: list[Finding]) -> list[Finding]:
     names: list[str] = []
     others = []
     for finding in findings:
-        if finding.message.startswith(_UNRESOLVED):
-            names += [n for n in finding.message[len(_UNRESOLVED) :].split(", ") if n not in names]
+        if finding.kind == "unresolved":
+            names += [n for n in finding.names if n not in names]
         else:
             others.append(finding)
     if names:
@@ -69,6 +69,8 @@ def _summarise_placeholders(findings: list[Finding]) -> list[Finding]:
                 None,
                 f"template parameters to supply: {', '.join(names)}",
                 "apply_parameters({...}) or -s name=value on the command line",
+                "template-parameters",
+                tuple(names),
             ),
         )
     return others
@@ -84,6 +86,7 @@ def _lint_step(key: int, step: Mapping[str, Any]) -> Iterator[Finding]:
             None,
             "names neither a queue nor a topic: messages for it go nowhere",
             'add "queue": "<service queue>" (or "topic")',
+            "no-destination",
         )
     if "topic" in step and "transport-delay" in step:
         yield _warn(
@@ -92,6 +95,7 @@ def _lint_step(key: int, step: Mapping[str, Any]) -> Iterator[Finding]:
             "a delay on a topic: the broadcast is held back, and subscribers that are not "
             "connected when it fires miss it",
             "use a queue for delayed work, or drop the delay",
+            "delayed-topic",
         )
     outputs = channels(step.get("output"))
     for channel, targets in outputs.items():
@@ -101,6 +105,7 @@ def _lint_step(key: int, step: Mapping[str, Any]) -> Iterator[Finding]:
                 f"output[{channel!r}]",
                 f"channel '{channel}' has no destination",
                 "link it to a step or remove the channel",
+                "empty-channel",
             )
     if _is_job(step):
         yield from _lint_job(key, outputs)
@@ -121,6 +126,7 @@ def _lint_job(key: int, outputs: Mapping[str, tuple[Any, ...]]) -> Iterator[Find
             "output",
             "a job step with plain outputs: its success/failure messages are not routed",
             'use named outputs: "output": {"success": [...], "failure": [...]}',
+            "plain-job-outputs",
         )
         return
     for channel in ("success", "failure"):
@@ -130,6 +136,7 @@ def _lint_job(key: int, outputs: Mapping[str, tuple[Any, ...]]) -> Iterator[Find
                 "output",
                 f"job step does not wire its '{channel}' channel",
                 f'add "{channel}": <step> to the output so {channel} is not lost',
+                "unwired-job-channel",
             )
     for channel in outputs:
         if channel in WRAPPER_CHANNELS:
@@ -141,6 +148,7 @@ def _lint_job(key: int, outputs: Mapping[str, tuple[Any, ...]]) -> Iterator[Find
                 f"output[{channel!r}]",
                 f"channel '{channel}' is not one wrappers send on",
                 f"did you mean '{close[0]}'?",
+                "unknown-channel",
             )
 
 
@@ -160,6 +168,8 @@ def _strings(key: int | str, field: str, value: Any) -> Iterator[Finding]:
             field,
             f"{_UNRESOLVED}{names}",
             "supply them as parameters (zocalo-nb ... -s name=value, or apply_parameters)",
+            "unresolved",
+            tuple("{" + name + "}" for name in unresolved),
         )
     if json_like:
         yield _warn(
@@ -167,6 +177,7 @@ def _strings(key: int | str, field: str, value: Any) -> Iterator[Finding]:
             field,
             "a string holds JSON-like braces; parameter substitution leaves it as is",
             "store structured values as JSON objects, not as text",
+            "json-like-text",
         )
 
 
@@ -183,5 +194,12 @@ def _walk_strings(value: Any) -> Iterator[str]:
             yield from _walk_strings(item)
 
 
-def _warn(key: int | str | None, field: str | None, message: str, hint: str) -> Finding:
-    return Finding(key, field, message, hint, severity="warning")
+def _warn(
+    key: int | str | None,
+    field: str | None,
+    message: str,
+    hint: str,
+    kind: str,
+    names: tuple[str, ...] = (),
+) -> Finding:
+    return Finding(key, field, message, hint, severity="warning", kind=kind, names=names)
