@@ -110,3 +110,37 @@ class RecipeMessage:
         if not isinstance(path, list) or not isinstance(environment, Mapping):
             raise NotARecipeMessage("recipe-path must be a list and environment an object")
         return cls(recipe, pointer, body.get("payload"), tuple(path), dict(environment))
+
+
+@dataclass(frozen=True)
+class EnvelopeView:
+    """What a recipe message says about itself, read leniently (never raises): for frames
+    of dead letters and taps, which show broken messages too. ``is_recipe`` is False for a
+    body that is not a recipe message at all; then only ``payload`` (the body) is set."""
+
+    is_recipe: bool
+    run: str | None = None
+    step: int | None = None
+    payload: Any = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+def peek(body: Any) -> EnvelopeView:
+    """The envelope of ``body`` as far as it can be read (see :class:`EnvelopeView`).
+    :meth:`RecipeMessage.from_body` is the strict reading that services use."""
+    if not isinstance(body, Mapping) or "recipe-pointer" not in body:
+        return EnvelopeView(False, payload=body)
+    environment = body.get("environment")
+    run = environment.get("ID") if isinstance(environment, Mapping) else None
+    pointer = body.get("recipe-pointer")
+    step = pointer if isinstance(pointer, int) and not isinstance(pointer, bool) else None
+    recipe = body.get("recipe")
+    entry = recipe.get(str(step)) if isinstance(recipe, Mapping) else None
+    found = entry.get("parameters") if isinstance(entry, Mapping) else None
+    return EnvelopeView(
+        True,
+        str(run) if run is not None else None,
+        step,
+        body.get("payload"),
+        dict(found) if isinstance(found, Mapping) else {},
+    )

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from zocalo_nb.dispatch.envelope import EnvelopeView, peek
 from zocalo_nb.dispatch.events import SUMMARY_CHARS
 from zocalo_nb.transport import Message
 from zocalo_nb.wire.headers import (
@@ -98,35 +99,30 @@ class DeadLetter:
         return _epoch(int(stamp) / 1000) if stamp and str(stamp).isdigit() else None
 
     @property
+    def envelope(self) -> EnvelopeView:
+        """The recipe envelope, read leniently (one reader for taps and dead letters)."""
+        return peek(self.body)
+
+    @property
     def recipe_message(self) -> Mapping[str, Any] | None:
-        body = self.body
-        return body if isinstance(body, Mapping) and "recipe-pointer" in body else None
+        return self.body if self.envelope.is_recipe else None
 
     @property
     def run(self) -> str | None:
-        body = self.recipe_message
-        environment = body.get("environment") if body else None
-        return str(environment.get("ID")) if isinstance(environment, Mapping) else None
+        return self.envelope.run
 
     @property
     def step(self) -> int | None:
-        body = self.recipe_message
-        pointer = body.get("recipe-pointer") if body else None
-        return pointer if isinstance(pointer, int) else None
+        return self.envelope.step
 
     @property
     def parameters(self) -> dict[str, Any]:
         """The failed step's parameters (of a recipe message), for filtering and fixing."""
-        body = self.recipe_message
-        recipe = body.get("recipe") if body else None
-        step = recipe.get(str(self.step)) if isinstance(recipe, Mapping) else None
-        found = step.get("parameters") if isinstance(step, Mapping) else None
-        return dict(found) if isinstance(found, Mapping) else {}
+        return dict(self.envelope.parameters)
 
     @property
     def payload(self) -> Any:
-        body = self.recipe_message
-        return body.get("payload") if body is not None else self.body
+        return self.envelope.payload
 
     def row(self) -> dict[str, Any]:
         h = self.headers

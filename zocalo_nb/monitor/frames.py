@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from zocalo_nb.dispatch.envelope import peek
 from zocalo_nb.dispatch.events import SUMMARY_CHARS
 from zocalo_nb.monitor.records import Record
 from zocalo_nb.service.status import STATUS_EXPIRY, ServiceStatus
@@ -154,13 +155,8 @@ def messages_frame(records: Iterable[Record]) -> pd.DataFrame:
     for record in records:
         message: Message = record["message"]
         body = message.body
-        run = step = None
-        summary_of: Any = body
-        if isinstance(body, Mapping) and "recipe-pointer" in body:
-            environment = body.get("environment")
-            run = environment.get("ID") if isinstance(environment, Mapping) else None
-            step = body.get("recipe-pointer")
-            summary_of = body.get("payload")
+        envelope = peek(body)
+        run, step, summary_of = envelope.run, envelope.step, envelope.payload
         text = json.dumps(body, default=str) if message.is_json else str(body)
         summary = json.dumps(summary_of, default=str) if message.is_json else text
         kind, _, _ = message.destination.lstrip("/").partition("/")
