@@ -1,15 +1,17 @@
-"""Running a prepared notebook: on a pooled kernel with nbclient, or with papermill."""
+"""Running a prepared notebook, behind one seam (:class:`Executor`): on a pooled kernel,
+or on a kernel of its own for one-off runs."""
 
 from __future__ import annotations
 
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import nbformat
 
-from zocalo_nb.notebook.pool import Kernel
+from zocalo_nb.notebook.pool import Kernel, KernelPool
+from zocalo_nb.wrapper.environment import job_environment
 from zocalo_nb.wrapper.lifecycle import JobFailed
 
 #: How often the kernel process is checked while a notebook runs (seconds).
@@ -72,28 +74,55 @@ def _stop(kernel: Kernel) -> None:
         kernel.client.stop_channels()
 
 
-def run_with_papermill(
-    source: Path, parameters: dict[str, Any], output: Path, *, timeout: float, kernel_name: str
-) -> nbformat.NotebookNode:
-    """One-off runs (``zocalo-nb wrap --wrap notebook``): papermill, a kernel of its own."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+class Executor(Protocol):
+    """Runs a prepared notebook (parameters already injected) in place: a failing cell
+    leaves its error output in that cell for the caller to report."""
 
-    try:
-        papermill.execute_notebook(
-            str(source),
-            str(output),
-            parameters=parameters,
-            kernel_name=kernel_name,
-            execution_timeout=timeout,
-            progress_bar=False,
-            cwd=str(source.parent),
+    def execute(self, nb: nbformat.NotebookNode, *, cwd: Path, timeout: float) -> None: ...
+
+
+class PooledExecutor:
+    """On a fresh kernel from a :class:`KernelPool` (started ahead of time)."""
+
+    def __init__(self, pool: KernelPool) -> None:
+        self.pool = pool
+
+    def execute(self, nb: nbformat.NotebookNode, *, cwd: Path, timeout: float) -> None:
+        kernel = self.pool.take()
+        try:
+            run_on_kernel(nb, kernel, cwd=cwd, timeout=timeout)
+        finally:
+            self.pool.release(kernel)
+
+
+class OneOffExecutor:
+    """On a kernel of its own, started for this notebook and shut down after it (one-off
+    ``zocalo-nb wrap --wrap notebook`` runs), without the service's credentials."""
+
+    def __init__(self, kernel_name: str = "python3") -> None:
+        self.kernel_name = kernel_name
+
+    def execute(self, nb: nbformat.NotebookNode, *, cwd: Path, timeout: float) -> None:
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError, DeadKernelError
+
+        client = NotebookClient(
+            nb,
+            kernel_name=self.kernel_name,
+            timeout=timeout,
+            resources={"metadata": {"path": str(cwd)}},
         )
-    except PapermillExecutionError:
-        pass  # saved with the failing cell; the caller reports it
-    except Exception as err:
-        raise JobFailed(
-            f"papermill could not run {source.name}: {err}",
-            hint="check the kernel and the notebook",
-        ) from err
-    return nbformat.read(str(output), as_version=4)
+        try:
+            client.execute(env=job_environment())
+        except CellExecutionError:
+            return  # the failing cell holds its error output; the caller reports it
+        except DeadKernelError as err:
+            raise JobFailed(
+                "the kernel died while running the notebook",
+                hint="the notebook may use too much memory or crash Python",
+            ) from err
+        except TimeoutError as err:
+            raise JobFailed(
+                f"the notebook ran longer than {timeout:g} s and was stopped",
+                hint="raise the step's timeout",
+            ) from err

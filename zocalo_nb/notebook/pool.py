@@ -83,6 +83,11 @@ class KernelPool:
             self._thread.start()
         return self
 
+    @property
+    def started(self) -> bool:
+        """True once :meth:`start` (or a first :meth:`take`) began filling the pool."""
+        return self._thread is not None
+
     def take(self, timeout: float = 120.0) -> Kernel:
         """A ready kernel (waits for one); a replacement starts at once."""
         self.start()

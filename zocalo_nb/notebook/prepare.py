@@ -46,7 +46,6 @@ def load(
 ) -> nbformat.NotebookNode:
     """The notebook with ``parameters`` injected after its ``parameters`` cell (papermill's
     way); fails clearly when there is no such cell or a value's type does not fit."""
-    from papermill.inspection import _infer_parameters
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
@@ -64,22 +63,43 @@ def load(
             f"{path.name} has no cell tagged 'parameters'",
             hint="tag the cell that sets the defaults with 'parameters'",
         )
-    for declared in _infer_parameters(nb, name=kernel_name, language="python"):
-        kind = _declared_type(declared.inferred_type_name, declared.default)
-        if declared.name in parameters and kind in _TYPES:
-            value = parameters[declared.name]
+    cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    for name, annotation, default in declared_parameters(cell.source):
+        kind = _declared_type(annotation, default)
+        if name in parameters and kind in _TYPES:
+            value = parameters[name]
             allowed = _TYPES[kind]
             wrong_bool = isinstance(value, bool) and bool not in allowed
             if not isinstance(value, allowed) or wrong_bool:
                 raise JobFailed(
-                    f"parameter {declared.name!r} of {path.name} is {kind} "
-                    f"(default {declared.default}), "
+                    f"parameter {name!r} of {path.name} is {kind} (default {default}), "
                     f"not {type(value).__name__} {value!r}",
                     hint="fix the value in the recipe step or the payload",
                 )
     return parameterize_notebook(
         nb, dict(parameters), report_mode=False, kernel_name=kernel_name, language="python"
     )
+
+
+def declared_parameters(source: str) -> list[tuple[str, str, str]]:
+    """``(name, annotation, default source)`` of each top-level ``name = value`` or
+    ``name: type = value`` in a parameters cell (papermill's reading, without its private
+    API); a cell that does not parse declares nothing."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, annotation = node.targets[0], ""
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, annotation = node.target, ast.unparse(node.annotation)
+        else:
+            continue
+        if isinstance(target, ast.Name) and node.value is not None:
+            found.append((target.id, annotation, ast.unparse(node.value)))
+    return found
 
 
 def _is_parameter_name(name: object) -> bool:

@@ -10,7 +10,8 @@ cell sends ``failure`` naming the cell, its error name and value, and the saved 
 marks it.
 
 The runner service executes on a pool of pre-started kernels (one fresh kernel per job);
-one-off runs (``zocalo-nb wrap --wrap notebook``) use papermill.
+one-off runs (``zocalo-nb wrap --wrap notebook``) start a kernel of their own. Both run the
+notebook prepared by :func:`.prepare.load` (see :class:`.execute.Executor`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import nbformat
 
 from zocalo_nb.dispatch import StepContext
 from zocalo_nb.dispatch.envelope import run_file_name
-from zocalo_nb.notebook.execute import run_on_kernel, run_with_papermill
+from zocalo_nb.notebook.execute import Executor, OneOffExecutor, PooledExecutor
 from zocalo_nb.notebook.pool import KernelPool
 from zocalo_nb.notebook.prepare import (
     bound_outputs,
@@ -40,6 +41,17 @@ from zocalo_nb.wrapper.lifecycle import Job, JobFailed, run_job
 DEFAULT_TIMEOUT = 600.0
 
 
+class NotebookJobError(JobFailed):
+    """A cell of a notebook job failed: which cell, its error, and the saved notebook."""
+
+    def __init__(self, cell: int, ename: str, evalue: str, path: Path, notebook: str) -> None:
+        super().__init__(
+            f"cell {cell} of {notebook} failed: {ename}: {evalue} (executed notebook: {path})",
+            hint="open the saved notebook; the failing cell is marked",
+        )
+        self.cell, self.ename, self.evalue, self.path = cell, ename, evalue, path
+
+
 class NotebookWrapper:
     """Runs the notebook named in the step's parameters (see module docstring)."""
 
@@ -52,11 +64,16 @@ class NotebookWrapper:
         *,
         pool: KernelPool | None = None,
         kernel_name: str = "python3",
+        executor: Executor | None = None,
     ) -> None:
         self.directories = [Path(d) for d in directories]
         self.output_dir = Path(output_dir)
         self.pool = pool
         self.kernel_name = kernel_name
+        #: How prepared notebooks run: on the pool's kernels, else on one of their own.
+        self.executor: Executor = executor or (
+            PooledExecutor(pool) if pool is not None else OneOffExecutor(kernel_name)
+        )
 
     def run(self, job: Job) -> dict[str, Any]:
         params = dict(job.parameters)
@@ -72,29 +89,16 @@ class NotebookWrapper:
         )
         target.parent.mkdir(parents=True, exist_ok=True)
         nb = load(source, values, self.kernel_name)
-        if self.pool is not None:
-            kernel = self.pool.take()
-            try:
-                run_on_kernel(nb, kernel, cwd=source.parent, timeout=timeout)
-            finally:
-                self.pool.release(kernel)
-        else:
-            nb = run_with_papermill(
-                source, values, target, timeout=timeout, kernel_name=self.kernel_name
-            )
+        self.executor.execute(nb, cwd=source.parent, timeout=timeout)
         bound_outputs(nb)
         failure = failed_cell(nb)
-        if failure is not None and self.pool is not None:
+        if failure is not None:
             mark_failure(nb, *failure)
         nbformat.write(nb, str(target))
         job.result_file(str(target))
         if failure is not None:
             index, ename, evalue = failure
-            raise JobFailed(
-                f"cell {index} of {source.name} failed: {ename}: {evalue} "
-                f"(executed notebook: {target})",
-                hint="open the saved notebook; the failing cell is marked",
-            )
+            raise NotebookJobError(index, ename, evalue, target, source.name)
         found = emitted(nb)
         for channel, record in found.items():
             if channel != "success":
@@ -111,7 +115,7 @@ def notebook_service(
     kernel_name: str = "python3",
 ) -> Service:
     """A Service running notebook jobs on a kernel pool (closed when the runner stops)."""
-    pool = KernelPool(kernels, kernel_name).start()
+    pool = KernelPool(kernels, kernel_name)  # started when the runner starts the service
     wrapper = NotebookWrapper(directories, output_dir, pool=pool, kernel_name=kernel_name)
 
     def handle(ctx: StepContext, payload: Any) -> None:
@@ -123,6 +127,7 @@ def notebook_service(
         queues=queues,
         batch=1,
         max_attempts=1,
+        open=pool.start,
         close=pool.close,
         description="runs notebooks as processing steps",
     )

@@ -125,6 +125,9 @@ class ServiceRunner:
         if self._threads:
             return self
         self._set_status(ServiceStatus.STARTING)
+        for service in self.services:
+            if service.open is not None:
+                service.open()
         self.transport = connect(self.url_or_settings, broker=self.broker)
         self.processor = Processor(
             self.transport,

@@ -53,7 +53,9 @@ class Service:
     #: At most this many messages per transaction (None: the runner's batch). Jobs use 1, so
     #: each result is delivered as soon as it is ready.
     batch: int | None = None
-    #: Called when the runner hosting the service stops (release pools, files...).
+    #: Called when the runner hosting the service starts (start pools...), and when it stops
+    #: (release pools, files...).
+    open: Callable[[], object] | None = None
     close: Callable[[], None] | None = None
     #: Emit lifecycle events for its messages (off for monitors such as the tracker, whose
     #: input is the events topic itself).
