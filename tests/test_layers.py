@@ -260,3 +260,22 @@ def test_no_module_keeps_a_registry_and_the_long_lived_objects_are_context_manag
         assert hasattr(kind, "__enter__") and hasattr(kind, "__exit__"), kind
     tap_module = (PACKAGE / "monitor" / "tap.py").read_text()
     assert "WeakKeyDictionary" not in tap_module and "_TAPS" not in tap_module
+
+
+def test_errors_are_raised_as_subclasses_that_carry_data() -> None:
+    bare = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Raise)
+                and isinstance(node.exc, ast.Call)
+                and isinstance(node.exc.func, ast.Name)
+                and node.exc.func.id in ("ZocaloNbError", "TimeoutError")
+            ):
+                bare.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert bare == []
+    from zocalo_nb.errors import DeadLetterError, WaitTimeout, ZocaloNbError
+
+    timeout = WaitTimeout("late", what="run r1", seconds=3.0)
+    assert isinstance(timeout, TimeoutError) and isinstance(timeout, ZocaloNbError)
+    assert DeadLetterError("x", path="/tmp/f").path == "/tmp/f"

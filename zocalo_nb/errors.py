@@ -36,6 +36,65 @@ class ZocaloNbError(Exception):
         return self.message
 
 
+class InvalidArgument(ZocaloNbError):
+    """An argument or setting that cannot be used: ``name`` and the ``value`` given."""
+
+    def __init__(self, message: str, *, hint: str = "", name: str = "", value: object = None):
+        super().__init__(message, hint=hint)
+        self.name, self.value = name, value
+
+
+class NotFound(ZocaloNbError):
+    """Something looked up is not there: ``what`` (run, step, file...) and its ``key``."""
+
+    def __init__(self, message: str, *, hint: str = "", what: str = "", key: object = None):
+        super().__init__(message, hint=hint)
+        self.what, self.key = what, key
+
+
+class RunError(ZocaloNbError):
+    """An operation on one run (or one step of it) cannot go ahead."""
+
+    def __init__(
+        self, message: str, *, hint: str = "", run_id: str | None = None, step: int | None = None
+    ):
+        super().__init__(message, hint=hint)
+        self.run_id, self.step = run_id, step
+
+
+class DeadLetterError(ZocaloNbError):
+    """A dead letter (or its file) cannot be used as asked: which one, and where it is."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        message_id: str | None = None,
+        queue: str | None = None,
+        path: str | None = None,
+    ):
+        super().__init__(message, hint=hint)
+        self.message_id, self.queue, self.path = message_id, queue, path
+
+
+class HistoryError(ZocaloNbError):
+    """The history database cannot be used: ``url`` (without its password)."""
+
+    def __init__(self, message: str, *, hint: str = "", url: str = ""):
+        super().__init__(message, hint=hint)
+        self.url = url
+
+
+class WaitTimeout(ZocaloNbError, TimeoutError):
+    """Something did not happen in time: ``what``, and the ``seconds`` waited. Also a
+    TimeoutError, so ``except TimeoutError`` catches it."""
+
+    def __init__(self, message: str, *, hint: str = "", what: str = "", seconds: float = 0.0):
+        super().__init__(message, hint=hint)
+        self.what, self.seconds = what, seconds
+
+
 @dataclass(frozen=True)
 class Finding:
     """One problem (validation) or suspicion (lint) in a recipe.

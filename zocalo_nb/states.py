@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import TypeAlias
 
+from zocalo_nb.errors import InvalidArgument
 from zocalo_nb.wire.events import EventState
 
 
@@ -31,9 +32,10 @@ class StepState(StrEnum):
             if state.value == text:
                 return state
         names = ", ".join(s.value for s in cls)
-        from zocalo_nb.errors import ZocaloNbError
 
-        raise ZocaloNbError(f"unknown step state {value!r}", hint=f"use one of: {names}")
+        raise InvalidArgument(
+            f"unknown step state {value!r}", hint=f"use one of: {names}", name="state", value=value
+        )
 
 
 #: Fill colour per state: colour-blind safe-ish, light enough for black text.

@@ -10,7 +10,7 @@ from typing import Any
 from zocalo_nb.cli.exitcodes import ExitCode
 from zocalo_nb.cli.recipes import add_parameter_option, parse_parameters
 from zocalo_nb.cli.services import add_broker_options, broker_settings
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import InvalidArgument
 
 
 def add_commands(commands: Any) -> None:
@@ -153,7 +153,7 @@ def run_reinject(args: argparse.Namespace) -> int:
         if "-" in args.files or (not args.files and not sys.stdin.isatty()):
             paths += [line for line in sys.stdin.read().splitlines() if line.strip()]
         if not paths:
-            raise ZocaloNbError(
+            raise InvalidArgument(
                 "no dead-letter files given",
                 hint="name files or folders, pipe 'zocalo-nb dlq purge' output in, or use --live",
             )

@@ -9,7 +9,7 @@ from typing import Any
 from zocalo_nb.cli.exitcodes import ExitCode
 from zocalo_nb.cli.recipes import parse_parameters
 from zocalo_nb.cli.services import add_broker_options, broker_settings
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import InvalidArgument, NotFound
 
 
 def add_commands(commands: Any) -> None:
@@ -89,8 +89,10 @@ def run_run(args: argparse.Namespace) -> int:
     history = History(args.history)
     view = Run(args.id, history)
     if not view.event_records():
-        raise ZocaloNbError(
+        raise NotFound(
             f"no events recorded for run {args.id}",
+            what="run",
+            key=args.id,
             hint="check the id (zocalo-nb runs) and the --history database",
         )
     print(repr(view))
@@ -118,6 +120,9 @@ def _since(text: str) -> float:
     try:
         return float(pd.Timestamp(text, tz="UTC").timestamp())
     except ValueError as err:
-        raise ZocaloNbError(
-            f"cannot read --since {text!r}", hint="use 1d, 3h, 30m or a date"
+        raise InvalidArgument(
+            f"cannot read --since {text!r}",
+            name="since",
+            value=text,
+            hint="use 1d, 3h, 30m or a date",
         ) from err

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from zocalo_nb.cli.exitcodes import ExitCode
-from zocalo_nb.errors import RecipeError, ZocaloNbError
+from zocalo_nb.errors import InvalidArgument, RecipeError
 from zocalo_nb.recipe import Recipe
 
 
@@ -53,7 +53,7 @@ def parse_parameters(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ZocaloNbError(
+            raise InvalidArgument(
                 f"parameter {pair!r} is not KEY=VALUE", hint="write e.g. -s ispyb_dcid=1234"
             )
         result[key] = value

@@ -13,7 +13,7 @@ from zocalo_nb.cli.exitcodes import ExitCode
 from zocalo_nb.cli.recipes import add_parameter_option, parse_parameters
 from zocalo_nb.config import Settings
 from zocalo_nb.dispatch import submit
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import InvalidArgument
 from zocalo_nb.recipe import Recipe
 from zocalo_nb.service import COMMAND_TOPIC, ServiceRunner
 from zocalo_nb.service.dispatcher import Dispatcher
@@ -31,7 +31,7 @@ def broker_settings(args: argparse.Namespace) -> Settings:
     """Settings for a command that talks to a real broker."""
     settings = Settings.build(args.broker, prefix=args.prefix)
     if settings.scheme == "memory":
-        raise ZocaloNbError(
+        raise InvalidArgument(
             "this command needs a real broker, but the settings say memory://",
             hint="pass --broker stomp://user:password@host:61613 or set ZOCALO_NB_BROKER",
         )
@@ -113,7 +113,7 @@ def run_service(args: argparse.Namespace) -> int:
 
 def run_go(args: argparse.Namespace) -> int:
     if not args.recipe and not args.file:
-        raise ZocaloNbError("nothing to start", hint="give -r NAME and/or -f FILE")
+        raise InvalidArgument("nothing to start", hint="give -r NAME and/or -f FILE")
     parameters = parse_parameters(args.parameters)
     custom = Recipe.load(args.file).validate().to_dict() if args.file else None
     if args.dry_run or args.direct:

@@ -16,7 +16,7 @@ from zocalo_nb.cli.exitcodes import ExitCode
 from zocalo_nb.cli.services import add_broker_options, broker_settings
 from zocalo_nb.dispatch import RecipeMessage, StepContext
 from zocalo_nb.dispatch.context import deliver
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import InvalidArgument
 from zocalo_nb.service.status import STATUS_EXPIRY, STATUS_TOPIC, host_id
 from zocalo_nb.transport import connect
 from zocalo_nb.wrapper import find_wrapper, run_job
@@ -37,7 +37,7 @@ def run_wrap(args: argparse.Namespace) -> int:
     try:
         body = json.loads(Path(args.recipewrapper).read_text())
     except (OSError, ValueError) as err:
-        raise ZocaloNbError(
+        raise InvalidArgument(
             f"cannot read {args.recipewrapper}: {err}",
             hint="it must hold a recipe message body as JSON",
         ) from err

@@ -26,7 +26,7 @@ from typing import Any
 
 from zocalo_nb.dispatch.context import deliver, start_messages, submitted_outgoing
 from zocalo_nb.dispatch.envelope import is_safe_run_id
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import InvalidArgument
 from zocalo_nb.recipe import Recipe
 from zocalo_nb.transport import Transport
 from zocalo_nb.wire.headers import GO_HOST, GO_USER
@@ -99,8 +99,10 @@ def load_recipe(value: Recipe | Mapping[str, Any] | str | os.PathLike[str] | Any
         return Recipe.from_dict(value)
     if isinstance(value, (str, os.PathLike)):
         return Recipe.load(value)
-    raise ZocaloNbError(
+    raise InvalidArgument(
         f"cannot submit a {type(value).__name__}",
+        name="recipe",
+        value=type(value).__name__,
         hint="pass a Recipe, a recipe dict, a path to a .json file, or recipe names",
     )
 
@@ -117,8 +119,10 @@ def _names(value: Any) -> tuple[str, ...] | None:
 
 def _checked(run_id: str) -> str:
     if not is_safe_run_id(run_id):
-        raise ZocaloNbError(
+        raise InvalidArgument(
             f"run id {run_id[:100]!r} is not usable",
+            name="run_id",
+            value=run_id,
             hint="run ids are uuid-like: letters, digits, '-', '_', '.' (leave it out for a "
             "new uuid)",
         )

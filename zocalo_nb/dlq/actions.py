@@ -20,7 +20,7 @@ import pandas as pd
 
 from zocalo_nb.dlq import files, guard
 from zocalo_nb.dlq.letters import DeadLetter, letters_frame
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import DeadLetterError, InvalidArgument
 from zocalo_nb.transport import Message, Prepared, Transport
 from zocalo_nb.wire.headers import BROKER_MESSAGE_ID, MESSAGE_ID
 
@@ -185,7 +185,12 @@ def take(
     wanted = _wanted(transport, rows)
     if rate is not None:
         if rate <= 0:
-            raise ZocaloNbError(f"rate must be positive, not {rate}", hint="e.g. rate=10 (per s)")
+            raise InvalidArgument(
+                f"rate must be positive, not {rate}",
+                hint="e.g. rate=10 (per s)",
+                name="rate",
+                value=rate,
+            )
         batch = 1
     total = sum(len(ids) if ids is not None else _depth(transport, q) for q, ids in wanted.items())
     bar = _bar(total, verb) if progress else None
@@ -313,8 +318,9 @@ def _wanted(transport: Transport, rows: Selection) -> dict[str, set[str] | None]
     if isinstance(rows, pd.DataFrame):
         missing = {"queue", "message_id"} - set(rows.columns)
         if missing:
-            raise ZocaloNbError(
+            raise InvalidArgument(
                 f"the rows lack the column(s) {sorted(missing)}",
+                name="rows",
                 hint="select rows of zocalo_nb.dlq.frame(...)",
             )
         letters = [
@@ -326,8 +332,10 @@ def _wanted(transport: Transport, rows: Selection) -> dict[str, set[str] | None]
     wanted: dict[str, set[str] | None] = {}
     for letter in letters:
         if not letter.queue:
-            raise ZocaloNbError(
+            raise DeadLetterError(
                 f"dead letter {letter.message_id} comes from {letter.source}, not from a DLQ",
+                message_id=letter.message_id,
+                path=letter.source,
                 hint="reinject files with reinject_files(...)",
             )
         ids = wanted.setdefault(str(letter.queue), set())
@@ -368,8 +376,10 @@ def _prepared(
 def _destination(letter: DeadLetter) -> str:
     destination = letter.destination
     if not destination.startswith(("/queue/", "/topic/")):
-        raise ZocaloNbError(
+        raise DeadLetterError(
             f"dead letter {letter.message_id} has no usable destination ({destination!r})",
+            message_id=letter.message_id,
+            queue=letter.queue or None,
             hint="its headers need original-destination: /queue/<name> or /topic/<name>",
         )
     return destination
@@ -383,8 +393,10 @@ def edited_body(letter: DeadLetter, payload: Edit, parameters: Mapping[str, Any]
     new = payload(letter) if callable(payload) else payload
     if letter.recipe_message is None:
         if parameters:
-            raise ZocaloNbError(
+            raise DeadLetterError(
                 f"dead letter {letter.message_id} is not a recipe message",
+                message_id=letter.message_id,
+                queue=letter.queue or None,
                 hint="parameters= edits a recipe step; use payload= for other messages",
             )
         return new

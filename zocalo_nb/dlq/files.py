@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from zocalo_nb.dlq.letters import DeadLetter
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import DeadLetterError, NotFound
 from zocalo_nb.wire.headers import (
     ATTEMPT,
     BROKER_HEADERS,
@@ -70,19 +70,22 @@ def read(path: str | os.PathLike[str]) -> DeadLetter:
     try:
         content = json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
-        raise ZocaloNbError(
+        raise DeadLetterError(
             f"cannot read dead-letter file {path}: {err}",
+            path=str(path),
             hint="files come from 'zocalo-nb dlq purge' or upstream's zocalo.dlq_purge",
         ) from err
     if not isinstance(content, dict) or not isinstance(content.get("header"), dict):
-        raise ZocaloNbError(
+        raise DeadLetterError(
             f"{path} is not a dead-letter file (no 'header' object)",
+            path=str(path),
             hint="expected {'exported': ..., 'header': {...}, 'message': ...}",
         )
     header = {str(k): str(v) for k, v in content["header"].items()}
     if not (header.get(ORIGINAL_DESTINATION) or header.get(DESTINATION)):
-        raise ZocaloNbError(
+        raise DeadLetterError(
             f"{path} does not say where its message was going",
+            path=str(path),
             hint="its header needs 'original-destination' or 'destination'",
         )
     return DeadLetter("", header, content.get("message"), str(path))
@@ -102,7 +105,9 @@ def find(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
         elif path.is_file():
             yield path
         else:
-            raise ZocaloNbError(f"no such dead-letter file: {text}", hint="check the path")
+            raise NotFound(
+                f"no such dead-letter file: {text}", hint="check the path", what="file", key=text
+            )
 
 
 def reinject_headers(letter: DeadLetter) -> dict[str, str]:

@@ -22,8 +22,9 @@ from zocalo_nb.dispatch.context import deliver, outgoing_for
 from zocalo_nb.dispatch.events import EVENTS_TOPIC, submitted
 from zocalo_nb.dlq import guard
 from zocalo_nb.dlq.actions import Edit, dead_letters, edited_body, take
+from zocalo_nb.dlq.guard import NamespaceError
 from zocalo_nb.dlq.letters import DeadLetter
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import RunError
 from zocalo_nb.transport import Transport
 
 SAFE_NAMESPACE = "test"
@@ -77,8 +78,10 @@ def plan_rerun(
         recorded = history.input_message(run_id, step).to_body()
         letter, source = DeadLetter("", {}, recorded, "history"), "history"
     if letter is None:
-        raise ZocaloNbError(
+        raise RunError(
             f"step {step} of run {run_id} has no dead letter here and no history was given",
+            run_id=run_id,
+            step=step,
             hint="pass history=History(url) (the tracker records every step's input)",
         )
     # the same edit as a reinjection: payload replaced, step parameters merged
@@ -93,7 +96,7 @@ def send_rerun(plan: RerunPlan, transport: Transport, *, allow_namespace: bool =
     """Send the rerun; returns the new run id."""
     prefix = transport.settings.prefix
     if not prefix.startswith(SAFE_NAMESPACE) and not allow_namespace:
-        raise ZocaloNbError(
+        raise NamespaceError(
             f"this would rerun step {plan.step} in the namespace {prefix!r}, "
             f"not a {SAFE_NAMESPACE!r} one",
             hint="pass allow_namespace=True (--allow-namespace) if that is what you mean",
@@ -123,8 +126,10 @@ def send_rerun(plan: RerunPlan, transport: Transport, *, allow_namespace: bool =
     if plan.dead_letter is not None:
         moved = take(transport, [plan.dead_letter], lambda _t, letter: letter, send, verb="rerun")
         if not moved:
-            raise ZocaloNbError(
+            raise RunError(
                 f"the dead letter of step {plan.step} of run {plan.original} is gone",
+                run_id=plan.original,
+                step=plan.step,
                 hint="someone reinjected or purged it meanwhile; plan the rerun again",
             )
     else:

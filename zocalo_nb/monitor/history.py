@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from zocalo_nb.config import history_url
 from zocalo_nb.dispatch import RecipeMessage
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import HistoryError, InvalidArgument, RunError
 from zocalo_nb.monitor import frames
 from zocalo_nb.monitor.records import Record
 from zocalo_nb.wire.events import EventState
@@ -46,8 +46,9 @@ class History:
         try:
             self.engine = sa.create_engine(self.url, future=True)
         except (sa.exc.ArgumentError, ModuleNotFoundError) as err:
-            raise ZocaloNbError(
+            raise HistoryError(
                 f"cannot use history database {self.redacted_url}: {err}",
+                url=self.redacted_url,
                 hint="use sqlite:///path.sqlite or postgresql+psycopg://user@host:port/db",
             ) from err
         meta = sa.MetaData()
@@ -85,8 +86,9 @@ class History:
         try:
             meta.create_all(self.engine)
         except sa.exc.OperationalError as err:
-            raise ZocaloNbError(
+            raise HistoryError(
                 f"cannot open history database {self.redacted_url}: {err.orig}",
+                url=self.redacted_url,
                 hint="check the URL, that the server runs and the user may create tables",
             ) from err
 
@@ -246,8 +248,10 @@ class History:
         events = [e for e in records if e.get("step") == step and "payload" in e and "path" in e]
         opened = next((e for e in records if e.get("state") == EventState.SUBMITTED), None)
         if not events or opened is None:
-            raise ZocaloNbError(
+            raise RunError(
                 f"no recorded input for step {step} of run {run}",
+                run_id=run,
+                step=step,
                 hint="the tracker records inputs from the run's events; was it running?",
             )
         from zocalo_nb.recipe import Recipe
@@ -389,11 +393,15 @@ def _epoch(value: Any) -> float:
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError) as err:
-        raise ZocaloNbError(
+        raise InvalidArgument(
             f"cannot read {value!r} as a time",
+            name="time",
+            value=value,
             hint="give epoch seconds, a datetime or text such as '2026-11-01' or "
             "'2026-11-01 12:00'",
         ) from err
     if stamp is pd.NaT:
-        raise ZocaloNbError(f"cannot read {value!r} as a time", hint="e.g. '2026-11-01'")
+        raise InvalidArgument(
+            f"cannot read {value!r} as a time", hint="e.g. '2026-11-01'", name="time", value=value
+        )
     return float(stamp.timestamp())

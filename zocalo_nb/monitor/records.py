@@ -17,9 +17,14 @@ class RecordBuffer:
 
     def __init__(self, maxlen: int = DEFAULT_MAXLEN) -> None:
         if maxlen < 1:
-            from zocalo_nb.errors import ZocaloNbError
+            from zocalo_nb.errors import InvalidArgument
 
-            raise ZocaloNbError(f"maxlen must be at least 1, not {maxlen}", hint="e.g. 100_000")
+            raise InvalidArgument(
+                f"maxlen must be at least 1, not {maxlen}",
+                hint="e.g. 100_000",
+                name="maxlen",
+                value=maxlen,
+            )
         self._items: deque[Record] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
         self.appended = 0

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from zocalo_nb.dispatch import Submission
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import RunError, WaitTimeout
 from zocalo_nb.monitor import frames
 from zocalo_nb.monitor.explain import Explanation, explain
 from zocalo_nb.monitor.records import Record
@@ -128,8 +128,9 @@ class Run:
         """The recipe graph coloured by step state, with a legend (displays in Jupyter)."""
         recipe = self.recipe
         if recipe is None:
-            raise ZocaloNbError(
+            raise RunError(
                 f"the recipe of run {self.id} is not known here",
+                run_id=self.id,
                 hint="runs show their graph once their 'submitted' event was seen (tap or history)",
             )
         return RunGraph(recipe, self.state(), self.id)
@@ -158,8 +159,11 @@ class Run:
                 if state.finished:
                     return state.states()
                 if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"run {self.id} did not finish within {timeout:g} s\n{self.explain()}"
+                    raise WaitTimeout(
+                        f"run {self.id} did not finish within {timeout:g} s\n{self.explain()}",
+                        hint="run.explain() says what it waits for",
+                        what=f"run {self.id}",
+                        seconds=timeout,
                     )
                 time.sleep(poll)
         finally:
@@ -197,8 +201,9 @@ class Run:
         if not send:
             return plan
         if self.transport is None:
-            raise ZocaloNbError(
+            raise RunError(
                 "a rerun needs a transport to send with",
+                run_id=self.id,
                 hint="open the run with zocalo_nb.run(run_id, transport=t, history=...)",
             )
         new_id = send_rerun(plan, self.transport, allow_namespace=allow_namespace)

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 
 from zocalo_nb.dispatch.events import EVENTS_TOPIC, unpack
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import WaitTimeout
 from zocalo_nb.monitor import frames
 from zocalo_nb.monitor.records import DEFAULT_MAXLEN, Record, RecordBuffer
 from zocalo_nb.service.status import STATUS_TOPIC
@@ -111,8 +111,10 @@ class Tap:
         finally:
             self._probes.pop(probe, None)
         if not arrived.is_set():
-            raise ZocaloNbError(
+            raise WaitTimeout(
                 f"the events topic did not answer within {timeout:g} s",
+                what="events topic",
+                seconds=timeout,
                 hint="check the broker connection (transport.settings)",
             )
         return self

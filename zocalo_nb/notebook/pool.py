@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import WaitTimeout
 from zocalo_nb.wrapper.environment import job_environment
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,10 @@ class KernelPool:
         try:
             kernel = self._ready.get(timeout=timeout)
         except queue.Empty:
-            raise ZocaloNbError(
+            raise WaitTimeout(
                 f"no {self.kernel_name} kernel became ready within {timeout:g} s",
+                what="kernel",
+                seconds=timeout,
                 hint=f"check that the kernel starts: jupyter kernelspec list ({self.kernel_name})",
             ) from None
         self._wanted.release()

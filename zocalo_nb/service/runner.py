@@ -28,7 +28,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from zocalo_nb.config import Settings
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import InvalidArgument
 from zocalo_nb.service.policies import CrashPolicy, DeadLetters
 from zocalo_nb.service.processing import Processor
 from zocalo_nb.service.service import Service
@@ -71,9 +71,13 @@ class ServiceRunner:
         crashes: Callable[[Transport, DeadLetters], CrashPolicy] | None = None,
     ) -> None:
         if not services:
-            raise ZocaloNbError("no services to run", hint="pass at least one Service")
+            raise InvalidArgument(
+                "no services to run", hint="pass at least one Service", name="services"
+            )
         if workers < 1 or batch < 1:
-            raise ZocaloNbError("workers and batch must be at least 1", hint="e.g. workers=2")
+            raise InvalidArgument(
+                "workers and batch must be at least 1", hint="e.g. workers=2", name="workers"
+            )
         self.services = tuple(services)
         self.url_or_settings = url_or_settings
         self.broker = broker

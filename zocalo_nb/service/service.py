@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import InvalidArgument, ZocaloNbError
 
 Handler = Callable[[Any, Any], None]
 
@@ -68,18 +68,23 @@ class Service:
 
     def __post_init__(self) -> None:
         if not self.queues and not self.topics:
-            raise ZocaloNbError(
+            raise InvalidArgument(
                 f"service {self.name!r} consumes nothing",
+                name="queues",
                 hint="give it queues=(...) and/or topics=(...)",
             )
         if self.handler_timeout is not None and not self.handler_timeout > 0:
-            raise ZocaloNbError(
+            raise InvalidArgument(
                 f"service {self.name!r}: handler_timeout must be a positive number of seconds",
+                name="handler_timeout",
+                value=self.handler_timeout,
                 hint="e.g. handler_timeout=300, or None for no limit",
             )
         if self.max_attempts < 1:
-            raise ZocaloNbError(
+            raise InvalidArgument(
                 f"service {self.name!r}: max_attempts must be at least 1",
+                name="max_attempts",
+                value=self.max_attempts,
                 hint="1 means no retries",
             )
 

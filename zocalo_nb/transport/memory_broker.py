@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import WaitTimeout, ZocaloNbError
+from zocalo_nb.transport.base import TransportError
 from zocalo_nb.wire.headers import ORIGINAL_DESTINATION
 from zocalo_nb.wire.queues import DLQ_PREFIX
 
@@ -197,7 +198,7 @@ class MemoryBroker:
     def _take(self, consumer: Consumer, ack_id: str) -> Envelope:
         envelope = consumer.inflight.pop(ack_id, None)
         if envelope is None:
-            raise ZocaloNbError(
+            raise TransportError(
                 f"message {ack_id} is not held unacknowledged by subscription {consumer.id}",
                 hint="ack/nack each message once, on the transport that received it, "
                 "and only for subscriptions with ack='client'",
@@ -318,7 +319,12 @@ class MemoryBroker:
             while not self._quiet(include_delayed):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"memory broker still busy after {timeout:g} s")
+                    raise WaitTimeout(
+                        f"memory broker still busy after {timeout:g} s",
+                        hint="a message keeps being redelivered, or a callback hangs",
+                        what="memory broker",
+                        seconds=timeout,
+                    )
                 self._cond.wait(min(left, 0.05))
             if self._errors:
                 errors, self._errors = self._errors, []

@@ -8,7 +8,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.errors import InvalidArgument
 
 
 def graph_html(bundle: dict[str, str]) -> str:
@@ -32,7 +32,9 @@ def parse_json(text: str, what: str, default: Any) -> Any:
     try:
         return json.loads(text)
     except ValueError as err:
-        raise ZocaloNbError(f"{what} is not valid JSON: {err}", hint='e.g. {"dcid": 1234}') from err
+        raise InvalidArgument(
+            f"{what} is not valid JSON: {err}", hint='e.g. {"dcid": 1234}'
+        ) from err
 
 
 def message(kind: str, text: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from zocalo_nb.errors import RecipeError, ZocaloNbError
+from zocalo_nb.errors import InvalidArgument, RecipeError, ZocaloNbError
 from zocalo_nb.recipe import Recipe
 from zocalo_nb.render.display import mimebundle
 from zocalo_nb.transport import Transport
@@ -94,7 +94,7 @@ class RecipeEditor(w.VBox):  # type: ignore[misc]
 
     def save_file(self, path: str) -> None:
         if not path:
-            raise ZocaloNbError("no file name", hint="type a path such as recipes/mine.json")
+            raise InvalidArgument("no file name", hint="type a path such as recipes/mine.json")
         Path(path).write_text(json.dumps(self.data, indent=2) + "\n")
         self.messages.value = message("ok", f"saved {path}")
 
@@ -103,7 +103,7 @@ class RecipeEditor(w.VBox):  # type: ignore[misc]
         from zocalo_nb.monitor import submit
 
         if self.transport is None:
-            raise ZocaloNbError("no transport to submit with", hint="RecipeEditor(transport=t)")
+            raise InvalidArgument("no transport to submit with", hint="RecipeEditor(transport=t)")
         recipe = Recipe.from_dict(self.data).validate()
         parameters = parse_json(self.submit_parameters.value, "submit parameters", {})
         self.last_run = submit(recipe, parameters, transport=self.transport)
