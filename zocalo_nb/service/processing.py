@@ -55,23 +55,11 @@ from zocalo_nb.service.service import HandlerTimeout, Reject, Service
 from zocalo_nb.service.watch import SlowWatch
 from zocalo_nb.transport import Message, RawBody, Transport
 from zocalo_nb.wire.events import EVENTS_TOPIC, EventState
-from zocalo_nb.wire.headers import (
-    ATTEMPT,
-    DEAD_LETTERED_AT,
-    DLQ_HEADERS,
-    REDELIVERIES,
-)
-from zocalo_nb.wire.queues import (
-    SUSPECTS,
-    dead_letter_queue,
-    home_queue,
-    suspect_queue,
-)
-from zocalo_nb.wire.queues import is_suspect as is_suspect_queue
+from zocalo_nb.wire.headers import ATTEMPT, DEAD_LETTERED_AT, DLQ_HEADERS, REDELIVERIES
+from zocalo_nb.wire.queues import SUSPECTS, dead_letter_queue, home_queue, suspect_queue
 
 log = logging.getLogger(__name__)
-TRACEBACK_LIMIT = 2000
-__all__ = [  # the wire names services have always offered here
+__all__ = [  # and the wire names services have always offered here
     "ATTEMPT",
     "DEAD_LETTERED_AT",
     "DLQ_HEADERS",
@@ -81,7 +69,6 @@ __all__ = [  # the wire names services have always offered here
     "Processor",
     "dead_letter_queue",
     "home_queue",
-    "is_suspect",
     "suspect_queue",
 ]
 
@@ -258,11 +245,6 @@ class Processor:
         # Best effort: the terminal event travels with the transaction anyway.
         with contextlib.suppress(Exception):
             self.transport.broadcast(EVENTS_TOPIC, RawBody(f"[{info.event(EventState.RECEIVED)}]"))
-
-
-def is_suspect(message: Message) -> bool:
-    """True for a message in a quarantine queue (handled alone)."""
-    return is_suspect_queue(message.destination)
 
 
 def _within(service: Service, ctx: Any, payload: Any) -> None:
