@@ -175,13 +175,13 @@ def test_a_wrong_password_is_reported_as_such_even_when_the_error_frame_is_slow(
     # the reason must not be lost in that race (it was reported as "connection refused").
     from zocalo_nb.transport import stomp as ours
 
-    original = ours._Listener.on_error
+    original = ours.Listener.on_error
 
     def slow_on_error(self: Any, frame: Any) -> None:
         time.sleep(0.3)
         original(self, frame)
 
-    monkeypatch.setattr(ours._Listener, "on_error", slow_on_error)
+    monkeypatch.setattr(ours.Listener, "on_error", slow_on_error)
     with pytest.raises(TransportError, match="password is invalid"):
         connect(Settings.build(activemq_url, password="wrong-for-sure"))
 
@@ -200,7 +200,7 @@ def test_a_commit_the_broker_refuses_is_an_error_and_its_messages_come_back(
         assert eventually(lambda: len(held) == 1)
         # A transaction the broker never began: its COMMIT is answered with an ERROR frame.
         tx = "tx-never-begun"
-        worker._tx_generation[tx] = worker._generation
+        worker._transactions.begun(tx, worker._generation)
         worker.send("out", {"n": 1}, transaction=tx)
         worker.ack(held[0], transaction=tx)
         with pytest.raises(TransportError, match="did not confirm the commit"):

@@ -8,7 +8,7 @@ import threading
 import uuid
 from typing import Any
 
-from zocalo_nb.transport.base import QueueStats, TransportError
+from zocalo_nb.transport.base import QueueStats, Subscription, TransportError
 
 
 class Receipt:
@@ -108,3 +108,38 @@ class StatisticsRequest:
                 "jars ('zocalo-nb broker start' sets both up)",
             )
         return self.replies
+
+
+class Statistics:
+    """Questions to ActiveMQ's statistics plugin over one connection: one temporary reply
+    queue per connection (gone with it), one question at a time. ``subscribe(sub, callback,
+    headers)`` registers the reply queue; ``send(destination, headers)`` asks."""
+
+    def __init__(self, subscribe: Any, send: Any, new_id: Any) -> None:
+        self._subscribe, self._send, self._new_id = subscribe, send, new_id
+        self._lock = threading.Lock()
+        self._reply: Subscription | None = None
+        self._request: StatisticsRequest | None = None
+
+    def ask(self, destination: str, timeout: float) -> list[dict[str, Any]]:
+        """The plugin's replies for ``destination`` (a name or a wildcard)."""
+        with self._lock:
+            if self._reply is None:
+                sub = Subscription(
+                    self._new_id(), f"zocalo-nb.stats.{uuid.uuid4().hex}", "temp-queue"
+                )
+                self._subscribe(
+                    sub, self._collect, {"ack": "auto", "transformation": "jms-map-json"}
+                )
+                self._reply = sub
+            request = self._request = StatisticsRequest(destination, self._reply.destination)
+            try:
+                self._send(request.destination, request.headers)
+                return request.wait(timeout)
+            finally:
+                self._request = None
+
+    def _collect(self, message: Any) -> None:
+        request = self._request
+        if request is not None:
+            request.collect(message)
