@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -98,9 +99,10 @@ class DeadLetter:
         stamp = self.headers.get(TIMESTAMP)
         return _epoch(int(stamp) / 1000) if stamp and str(stamp).isdigit() else None
 
-    @property
+    @cached_property
     def envelope(self) -> EnvelopeView:
-        """The recipe envelope, read leniently (one reader for taps and dead letters)."""
+        """The recipe envelope, read leniently (one reader for taps and dead letters); read
+        once per letter, however many of run/step/parameters/payload are asked for."""
         return peek(self.body)
 
     @property
