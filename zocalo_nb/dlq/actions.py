@@ -164,7 +164,11 @@ def reinject_files(
 # -- the move --------------------------------------------------------------------------------
 class _Restart(Exception):
     """A letter that cannot be acted on, met while acks are cumulative: start again with
-    individual acks, so that it can be left behind."""
+    individual acks, so that it can be left behind; ``done`` were moved before it."""
+
+    def __init__(self, done: list[str]) -> None:
+        super().__init__(f"{len(done)} moved before a bad letter")
+        self.done = done
 
 
 def take(
@@ -202,10 +206,11 @@ def take(
             dlq = transport.sibling()
             try:
                 done += _take_from(
-                    dlq, dlq_name, ids, (prepare, act), batch, rate, bar, skipped, cumulative, done
+                    dlq, dlq_name, ids, (prepare, act), batch, rate, bar, skipped, cumulative
                 )
                 break
-            except _Restart:
+            except _Restart as restart:
+                done += restart.done
                 cumulative = False
             finally:
                 dlq.close()  # what was not taken goes back, untouched
@@ -234,7 +239,6 @@ def _take_from(
     bar: Any,
     skipped: set[str],
     cumulative: bool,
-    done_before: list[str],
 ) -> list[str]:
     prepare, act = steps
     inbox: queue_module.Queue[Message] = queue_module.Queue()
@@ -244,7 +248,7 @@ def _take_from(
     # on ActiveMQ); a selection skips some, so its acks are one by one.
     mode: Any = "cumulative" if cumulative else "client"
     dlq.subscribe(name, inbox.put, ack=mode, prefetch=depth + 100)
-    left: set[str] = set(ids or ()) - skipped - set(done_before)
+    left: set[str] = set(ids or ()) - skipped
     done: list[str] = []
     ready: list[tuple[DeadLetter, Any]] = []
     taken = 0
@@ -256,8 +260,10 @@ def _take_from(
             break
         taken += 1
         letter = _letter(message)
+        if letter is None and cumulative:  # a later ack would take it: restart, one by one
+            raise _Restart(done + (_commit(dlq, ready, act, bar) if ready else []))
         if letter is None or letter.message_id in skipped:
-            continue  # a bad letter met before: handed back when the connection closes
+            continue  # a bad letter: handed back when the connection closes
         if not everything:
             if letter.message_id not in left:
                 continue  # not selected: handed back when the connection closes
@@ -270,10 +276,7 @@ def _take_from(
             skipped.add(letter.message_id)
             log.warning("dead letter %s left in %s: %s", letter.message_id, name, err)
             if cumulative:  # a later ack would take it too: commit what is ready, restart
-                if ready:
-                    done += _commit(dlq, ready, act, bar)
-                done_before.extend(done)
-                raise _Restart() from err
+                raise _Restart(done + (_commit(dlq, ready, act, bar) if ready else [])) from err
             continue
         finished = taken >= depth if everything else not left
         if len(ready) >= batch or finished or inbox.empty():
