@@ -124,8 +124,8 @@ class DeadLetters:
             **_dead_headers(message, reason, delivery.service.name, self.host, delivery.attempt),
         }
         if err is not None:
-            headers[ERROR_TYPE] = _name(err)
-            headers[ERROR] = _oneline(err)[:1000]
+            headers[ERROR_TYPE] = error_name(err)
+            headers[ERROR] = one_line(err)[:1000]
             headers[TRACEBACK] = _traceback(err)
         copy = copy_of(self.transport, delivery, dead_letter_queue(message.destination), headers)
         extra: dict[str, Any] = {"reason": reason}
@@ -138,9 +138,9 @@ class DeadLetters:
     def last_resort(self, service: Service, message: Message, err: Exception) -> MessageCommit:
         """The DLQ for a message nothing else could be done with: its text, our reason and
         its id, no other headers (they may be what is wrong with it)."""
-        reason = f"could not be processed: {_oneline(err)}"[:1000]
+        reason = f"could not be processed: {one_line(err)}"[:1000]
         headers = _dead_headers(message, reason, service.name, self.host, 1)
-        headers[ERROR_TYPE] = _name(err)
+        headers[ERROR_TYPE] = error_name(err)
         headers[MESSAGE_ID] = str(message.message_id)[:200] or new_message_id()
         text = message.text or (message.body if isinstance(message.body, str) else "")
         name = dead_letter_queue(message.destination).split("/", 2)[2]
@@ -175,7 +175,7 @@ class Retries:
             "run %s step %s: %s (attempt %d), retrying in %.1f s",
             delivery.run,
             delivery.step,
-            _oneline(err),
+            one_line(err),
             delivery.attempt,
             delay,
         )
@@ -183,7 +183,7 @@ class Retries:
         headers = {
             **message.user_headers(),
             ATTEMPT: str(delivery.attempt + 1),
-            ERROR: _oneline(err)[:500],
+            ERROR: one_line(err)[:500],
         }
         copy = copy_of(self.transport, delivery, home_queue(message.destination), headers, delay)
         retrying = delivery.event(
@@ -242,7 +242,7 @@ def _dead_headers(
     }
 
 
-def _int(value: Any, default: int) -> int:
+def as_count(value: Any, default: int) -> int:
     """A counter from a header or recipe field; ``default`` for anything that is not a
     finite whole number (None, text, Infinity, NaN)."""
     try:
@@ -251,7 +251,7 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
-def _name(err: BaseException) -> str:
+def error_name(err: BaseException) -> str:
     return type(err).__name__
 
 
@@ -259,20 +259,20 @@ def _text(err: BaseException) -> str:
     try:
         return str(err)
     except Exception:  # an exception whose __str__ fails must not take the batch with it
-        return f"<unprintable {_name(err)}>"
+        return f"<unprintable {error_name(err)}>"
 
 
-def _oneline(err: BaseException) -> str:
+def one_line(err: BaseException) -> str:
     text = _text(err).strip().replace("\n", " ")
-    return f"{_name(err)}: {text}" if text else _name(err)
+    return f"{error_name(err)}: {text}" if text else error_name(err)
 
 
 def _traceback(err: BaseException) -> str:
     try:
         return "".join(traceback.format_exception(err))[-TRACEBACK_LIMIT:]
     except Exception:
-        return _oneline(err)
+        return one_line(err)
 
 
 def _error(err: BaseException) -> Mapping[str, str]:
-    return {"type": _name(err), "message": _text(err)[:1000]}
+    return {"type": error_name(err), "message": _text(err)[:1000]}

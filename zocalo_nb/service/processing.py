@@ -47,9 +47,9 @@ from zocalo_nb.service.policies import (
     Delivery,
     MessageCommit,
     Retries,
-    _int,
-    _name,
-    _oneline,
+    as_count,
+    error_name,
+    one_line,
 )
 from zocalo_nb.service.service import HandlerTimeout, Reject, Service
 from zocalo_nb.service.watch import SlowWatch
@@ -153,7 +153,7 @@ class Processor:
             log.warning(
                 "could not commit %d message(s), handed them back: %s",
                 len(outcomes),
-                _oneline(err),
+                one_line(err),
             )
             if not isinstance(err, Exception):
                 raise
@@ -171,8 +171,8 @@ class Processor:
             return self.dead_letters.last_resort(service, message, err)
 
     def _handle(self, service: Service, message: Message) -> MessageCommit:
-        attempt = max(1, _int(message.headers.get(ATTEMPT), 1))
-        redeliveries = max(0, _int(message.headers.get(REDELIVERIES), 0))
+        attempt = max(1, as_count(message.headers.get(ATTEMPT), 1))
+        redeliveries = max(0, as_count(message.headers.get(REDELIVERIES), 0))
         info = Delivery(service, message, self.host, attempt)
         if not message.is_json:
             return self.dead_letters.dead(info, "the body is not JSON")
@@ -194,7 +194,7 @@ class Processor:
             payload = parsed.payload
             info.run, info.step = parsed.run_id, parsed.pointer
             info.recorded = {"payload": input_payload(parsed.payload), "path": list(parsed.path)}
-            limit = _int(
+            limit = as_count(
                 parsed.recipe[parsed.pointer].fields.get("max-attempts"), service.max_attempts
             )
         else:
@@ -223,7 +223,9 @@ class Processor:
             return self.dead_letters.dead(info, f"rejected: {err.message}", err, started=started)
         except BaseException as err:  # SystemExit from a handler must not end the worker
             if not isinstance(err, Exception):
-                log.error("handler of %s raised %s: treated as a failure", service.name, _name(err))
+                log.error(
+                    "handler of %s raised %s: treated as a failure", service.name, error_name(err)
+                )
             return self.retries.failed(info, err, started, limit)
         finally:
             if watch is not None:
