@@ -65,7 +65,7 @@ class Tap:
     def for_transport(cls, transport: Transport) -> Tap:
         """The shared tap of ``transport`` (started, and made ready, on first use; kept on
         the transport itself, so it goes with it)."""
-        with transport._lock:
+        with transport.extensions_lock:
             tap = transport.extensions.get(_SHARED)
             if not isinstance(tap, Tap):
                 tap = cls(transport)
@@ -125,7 +125,7 @@ class Tap:
             with contextlib.suppress(TransportError):
                 self.transport.unsubscribe(sub)
         self._subs.clear()
-        with self.transport._lock:
+        with self.transport.extensions_lock:
             if self.transport.extensions.get(_SHARED) is self:
                 del self.transport.extensions[_SHARED]
 

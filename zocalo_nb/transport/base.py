@@ -94,6 +94,7 @@ class Transport(abc.ABC):
         self._tx_acks: dict[str, list[Message]] = {}
         #: What higher layers keep with this connection (a monitor's shared tap), by name.
         self.extensions: dict[str, object] = {}
+        self.extensions_lock = threading.Lock()  # not _lock: connecting must not wait on it
 
     # -- lifecycle -------------------------------------------------------------------------
     @abc.abstractmethod
