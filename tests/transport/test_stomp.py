@@ -216,3 +216,21 @@ def test_a_commit_the_broker_refuses_is_an_error_and_its_messages_come_back(
     finally:
         worker.close()
         sender.close()
+
+
+def test_a_socket_closed_by_another_thread_mid_send_is_a_transport_error(
+    activemq_url: str,
+) -> None:
+    # stomp.py sets its socket to None when a disconnect runs in another thread; a send in
+    # flight then met AttributeError, which killed a runner's status thread at shutdown.
+    transport = connect(Settings.build(activemq_url))
+    assert isinstance(transport, StompTransport)
+    try:
+        real = transport._conn.transport.socket
+        # what stomp.py holds when the socket went away between its check and its sendall
+        transport._conn.transport.socket = object()
+        with pytest.raises(TransportError, match="lost the connection"):
+            transport.broadcast("status.probe", {"n": 1})
+        transport._conn.transport.socket = real
+    finally:
+        transport.close()

@@ -198,10 +198,12 @@ class StompTransport(Transport):
             yield
 
     def _wire(self, call: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call a stomp.py frame method; socket and protocol errors become TransportError."""
+        """Call a stomp.py frame method; socket and protocol errors become TransportError,
+        and so does the AttributeError stomp.py raises when another thread closed its socket
+        (it sets it to None) in the middle of a send."""
         try:
             return call(*args, **kwargs)
-        except (OSError, stomp.exception.StompException) as err:
+        except (OSError, AttributeError, stomp.exception.StompException) as err:
             raise TransportError(
                 f"lost the connection to {self.settings.redacted_url()}: {err!r}",
                 hint="it reconnects by itself; nothing uncommitted was applied",
