@@ -223,6 +223,16 @@ def conduct(args: argparse.Namespace) -> int:
             if now - arrivals.last > args.stall:
                 print(f"chaos: no arrival for {args.stall:g} s, giving up", flush=True)
                 break
+        # The poison may still be between retries or in quarantine when the last good run
+        # arrives (kills keep coming): wait for it to settle in the DLQ, then for late
+        # duplicates.
+        settle_by = time.monotonic() + args.stall
+        while time.monotonic() < settle_by:
+            services.supervise()
+            dead_now = client.statistics(client.dlq("chaos.b")).depth
+            if dead_now >= len(poison):
+                break
+            time.sleep(0.5)
         time.sleep(args.settle)  # late duplicates would show now
         seconds = time.monotonic() - started
         with arrivals.lock:
