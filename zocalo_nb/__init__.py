@@ -20,10 +20,9 @@ from zocalo_nb.notebook.emit import emit
 from zocalo_nb.recipe import Recipe, RecipeBuilder, diff
 from zocalo_nb.states import StepState
 
-#: Loaded on first use (they bring pandas): ``z.submit``, ``z.run``, ``z.history``, ``z.Tap``.
+#: Loaded on first use (they bring pandas): ``z.submit``, ``z.Run``, ``z.history``, ``z.Tap``.
 _LAZY = {
     "submit": "zocalo_nb.monitor",
-    "run": "zocalo_nb.monitor",
     "history": "zocalo_nb.monitor",
     "Tap": "zocalo_nb.monitor",
     "History": "zocalo_nb.monitor",
@@ -73,7 +72,6 @@ __all__ = [
     "dlq",
     "emit",
     "history",
-    "run",
     "sandbox",
     "submit",
 ]

@@ -95,6 +95,35 @@ class WaitTimeout(ZocaloNbError, TimeoutError):
         self.what, self.seconds = what, seconds
 
 
+#: The optional parts of zocalo_nb (``pip install 'zocalo_nb[NAME]'``) and what each enables.
+EXTRAS: dict[str, str] = {
+    "stomp": "ActiveMQ (stomp:// URLs)",
+    "notebook": "notebooks as processing steps (kernels, papermill)",
+    "sql": "history in PostgreSQL (SQLite history needs no extra)",
+    "widgets": "the notebook widgets (zocalo_nb.widgets)",
+}
+
+
+class MissingExtra(ZocaloNbError, ImportError):
+    """A feature needs an optional part that is not installed: ``extra`` names it (see
+    :data:`EXTRAS`), ``module`` the import that failed; the hint is the ``pip install`` to run.
+
+    Example (at the top of a module that needs an extra)::
+
+        try:
+            import stomp
+        except ImportError as error:
+            raise MissingExtra("stomp", error.name) from error
+    """
+
+    def __init__(self, extra: str, module: str | None) -> None:
+        super().__init__(
+            f"{EXTRAS[extra]} needs the {extra!r} extra of zocalo_nb ({module} is not installed)",
+            hint=f"pip install 'zocalo_nb[{extra}]'  (or 'zocalo_nb[all]' for everything)",
+        )
+        self.extra, self.module = extra, module
+
+
 @dataclass(frozen=True)
 class Finding:
     """One problem (validation) or suspicion (lint) in a recipe.

@@ -169,7 +169,7 @@ def test_a_rerun_outside_the_test_namespace_needs_a_flag(site: Site, tmp_path: P
         run = z.submit(recipe(2), transport=site.connect())
         run.wait(30, progress=False)
         assert eventually(lambda: len(history.events(run.id)) >= 4, timeout=10)
-    view = z.run(run.id, transport=production, history=history)
+    view = z.Run.load(run.id, transport=production, history=history)
     plan = view.rerun(2, send=False)
     assert plan.source == "history" and plan.message.payload == {"image": 2, "spots": 20}
     with pytest.raises(ZocaloNbError, match="namespace 'zocalo'") as caught:

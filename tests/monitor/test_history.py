@@ -73,12 +73,12 @@ def test_the_tracker_records_runs_and_history_survives_its_restart(
     history = History(url, prefix=prefix)
     stored = history.events()
     assert comparable(stored) == comparable(live)
-    assert z.run(good.id, history=history).state() == {
+    assert z.Run.load(good.id, history=history).state() == {
         1: StepState.SUCCEEDED,
         2: StepState.SUCCEEDED,
         3: StepState.SUCCEEDED,
     }
-    assert z.run(failed.id, history=history).state()[1] == StepState.DEAD_LETTERED
+    assert z.Run.load(failed.id, history=history).state()[1] == StepState.DEAD_LETTERED
     # filters: by any recipe parameter, by state, step, service, time
     assert set(history.events(dcid=1234)["run"]) == {good.id}
     assert set(z.history(history, state="dead-lettered")["run"]) == {failed.id}

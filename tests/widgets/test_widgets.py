@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -76,16 +78,56 @@ def test_the_recipe_editor_builds_validates_saves_loads_and_submits(
     assert "step 1" in editor.messages.value  # step 1 now points at a missing step
 
 
-def test_the_run_monitor_follows_a_run_to_the_end(broker: MemoryBroker) -> None:
+def test_the_run_monitor_follows_a_run_to_the_end_on_the_kernels_event_loop(
+    broker: MemoryBroker,
+) -> None:
     transport = broker.connect()
+    changed_on: set[int] = set()
+
+    async def kernel() -> RunMonitor:  # a kernel runs cells inside its asyncio loop
+        monitor = RunMonitor(run, interval=0.05)
+        for child in (monitor.progress, monitor.graph, monitor.events, monitor.title):
+            child.observe(lambda _: changed_on.add(threading.get_ident()))
+        assert monitor.running
+        for _ in range(200):
+            if not monitor.running:
+                break
+            await asyncio.sleep(0.05)
+        return monitor
+
     with ServiceRunner(services(), broker=broker):
         run = submit(pipeline(), transport=transport)
-        monitor = RunMonitor(run, interval=0.05)
-        assert eventually(lambda: not monitor.running, timeout=10)
+        monitor = asyncio.run(kernel())
+    assert not monitor.running
+    assert changed_on == {threading.get_ident()}  # widget state only on the main thread
     assert monitor.progress.value == monitor.progress.max == 3
     assert monitor.progress.bar_style == "success"
     assert "<svg" in monitor.graph.value and "succeeded" in monitor.events.value
     assert "finished" in monitor.title.value
+
+
+def test_the_run_monitor_never_changes_widgets_from_another_thread(
+    broker: MemoryBroker,
+) -> None:
+    transport = broker.connect()
+    with ServiceRunner(services(), broker=broker):
+        run = submit(pipeline(), transport=transport)
+        run.wait(10, progress=False)
+    monitor = RunMonitor(run)  # no event loop here: nothing refreshes behind the caller
+    assert not monitor.running
+    errors: list[BaseException] = []
+    worker = threading.Thread(target=lambda: _capture(monitor.refresh, errors))
+    worker.start()
+    worker.join()
+    assert len(errors) == 1 and "main thread" in str(errors[0])
+    assert monitor.refresh() is True  # from the thread that made it
+
+
+def _capture(action: Any, errors: list[BaseException]) -> None:
+    try:
+        action()
+    except RuntimeError as error:
+        errors.append(error)
 
 
 def test_the_dead_letter_browser_groups_and_reinjects_after_confirmation(

@@ -5,7 +5,7 @@ Example::
     import zocalo_nb as z
     run = z.submit(recipe, {"dcid": 1234}, transport=t)   # a Run
     run.wait(); run.summary(); run.graph(); run.explain()
-    z.run(run.id, history="sqlite:///runs.sqlite").events()
+    z.Run.load(run.id, history="sqlite:///runs.sqlite").events()
     z.history(dcid=1234)                                  # every stored event of those runs
 """
 
@@ -39,7 +39,6 @@ __all__ = [
     "Tap",
     "Tracker",
     "history",
-    "run",
     "submit",
 ]
 
@@ -63,22 +62,6 @@ def submit(
         custom_recipe=custom_recipe,
     )
     return Run(handle.id, tap, recipe=handle.recipe, transport=transport, handle=handle)
-
-
-def run(
-    run_id: str,
-    *,
-    transport: Transport | None = None,
-    history: History | str | None = None,
-) -> Run:
-    """A view of a run submitted elsewhere: from the history database when ``history`` is
-    given (or no transport is), else from the transport's live tap (events from now on)."""
-    source: EventSource
-    if history is not None or transport is None:
-        source = history if isinstance(history, History) else History(history)
-    else:
-        source = Tap.for_transport(transport)
-    return Run(run_id, source, transport=transport)
 
 
 def history(url: str | History | None = None, **filters: Any) -> pd.DataFrame:

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from zocalo_nb.config import history_url
 from zocalo_nb.dispatch import RecipeMessage
-from zocalo_nb.errors import HistoryError, InvalidArgument, RunError
+from zocalo_nb.errors import HistoryError, InvalidArgument, MissingExtra, RunError
 from zocalo_nb.monitor import frames
 from zocalo_nb.monitor.records import Record
 from zocalo_nb.wire.events import EventState
@@ -45,7 +45,15 @@ class History:
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = sa.create_engine(self.url, future=True)
-        except (sa.exc.ArgumentError, ModuleNotFoundError) as err:
+        except ModuleNotFoundError as err:
+            if (err.name or "").split(".")[0] in {"psycopg", "psycopg2"}:
+                raise MissingExtra("sql", err.name) from err
+            raise HistoryError(
+                f"cannot use history database {self.redacted_url}: {err}",
+                url=self.redacted_url,
+                hint=f"install the database driver {err.name} or use sqlite:///path.sqlite",
+            ) from err
+        except sa.exc.ArgumentError as err:
             raise HistoryError(
                 f"cannot use history database {self.redacted_url}: {err}",
                 url=self.redacted_url,

@@ -1,8 +1,9 @@
 """A run, as the notebook sees it: events, step states, the coloured graph, waiting, and why
 nothing happened.
 
-``zocalo_nb.submit(...)`` returns a :class:`Run`; ``zocalo_nb.run(run_id, ...)`` opens one
-for a run submitted elsewhere (from a live tap, or from the history database).
+``zocalo_nb.submit(...)`` returns a :class:`Run`; ``Run.load(run_id, ...)`` opens one for a
+run submitted elsewhere (from a live tap, or from the history database), as
+``Recipe.load(path)`` opens a recipe.
 
 Example::
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -30,6 +31,9 @@ from zocalo_nb.monitor.runstate import RunState, run_state
 from zocalo_nb.recipe import Recipe
 from zocalo_nb.states import StepState
 from zocalo_nb.transport import Transport
+
+if TYPE_CHECKING:
+    from zocalo_nb.monitor.history import History
 
 
 class EventSource(Protocol):
@@ -55,6 +59,27 @@ class Run:
         self.transport = transport
         self.handle = handle
         self._recipe = recipe
+
+    @classmethod
+    def load(
+        cls,
+        run_id: str,
+        *,
+        transport: Transport | None = None,
+        history: History | str | None = None,
+    ) -> Run:
+        """A run submitted elsewhere: from the history database when ``history`` (a
+        :class:`History` or its URL) is given or no transport is, else from the transport's
+        live tap (events from now on)."""
+        from zocalo_nb.monitor.history import History as Store
+        from zocalo_nb.monitor.tap import Tap
+
+        source: EventSource
+        if history is not None or transport is None:
+            source = history if isinstance(history, Store) else Store(history)
+        else:
+            source = Tap.for_transport(transport)
+        return cls(run_id, source, transport=transport)
 
     def __repr__(self) -> str:
         state = self._state()

@@ -8,7 +8,12 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-import nbformat
+from zocalo_nb.errors import MissingExtra
+
+try:
+    import nbformat
+except ImportError as error:  # an optional part: say which pip install brings it
+    raise MissingExtra("notebook", error.name) from error
 
 from zocalo_nb.notebook.pool import Kernel, KernelPool
 from zocalo_nb.wrapper.environment import job_environment

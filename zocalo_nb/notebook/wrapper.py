@@ -21,7 +21,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import nbformat
+from zocalo_nb.errors import MissingExtra
+
+try:
+    import nbformat
+except ImportError as error:  # an optional part: say which pip install brings it
+    raise MissingExtra("notebook", error.name) from error
 
 from zocalo_nb.dispatch import StepContext
 from zocalo_nb.dispatch.envelope import run_file_name

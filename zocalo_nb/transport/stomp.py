@@ -18,8 +18,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import stomp  # the only module that imports stomp.py
-import stomp.exception
+from zocalo_nb.errors import MissingExtra
+
+try:
+    import stomp  # the only module that imports stomp.py
+    import stomp.exception
+except ImportError as error:  # an optional part: say which pip install brings it
+    raise MissingExtra("stomp", error.name) from error
 
 from zocalo_nb.config import Settings
 from zocalo_nb.transport.base import (

@@ -6,9 +6,12 @@ import json
 from html import escape
 from typing import Any
 
-import ipywidgets as w
+from zocalo_nb.errors import InvalidArgument, MissingExtra
 
-from zocalo_nb.errors import InvalidArgument
+try:
+    import ipywidgets as w
+except ImportError as error:  # an optional part: say which pip install brings it
+    raise MissingExtra("widgets", error.name) from error
 
 
 def graph_html(bundle: dict[str, str]) -> str:

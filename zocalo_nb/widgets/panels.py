@@ -1,19 +1,25 @@
 """Widgets that watch and act: a run monitor, a dead-letter browser, a services panel.
 
-Transport threads never touch a widget: a refresh reads the taps' buffers (or the broker)
-and sets widget values, from the caller's thread or the monitor's own refresh thread.
+Widget state is touched only on the kernel's main thread: a refresh reads the taps' buffers
+(or the broker) and sets widget values from the caller (a cell, a button click) or from the
+monitor's task on the kernel's event loop; transport threads never touch a widget.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from html import escape
 from typing import Any
 
-import ipywidgets as w
+from zocalo_nb.errors import MissingExtra, ZocaloNbError
+
+try:
+    import ipywidgets as w
+except ImportError as error:  # an optional part: say which pip install brings it
+    raise MissingExtra("widgets", error.name) from error
 
 from zocalo_nb import dlq
-from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.monitor import Run, Tap
 from zocalo_nb.states import StepState
 from zocalo_nb.transport import Transport
@@ -24,7 +30,12 @@ DEAD_COLUMNS = ["time", "run", "step", "service", "error_type", "error", "attemp
 
 
 class RunMonitor(w.VBox):  # type: ignore[misc]
-    """A run's coloured graph, progress and events, refreshed until it finishes."""
+    """A run's coloured graph, progress and events, refreshed until it finishes.
+
+    The refreshing runs as a task on the kernel's event loop, so it only ever runs on the
+    main thread, between cells: while a cell blocks (``run.wait()``) the monitor catches up
+    when the cell ends. Outside a kernel (no running event loop) call :meth:`refresh`.
+    """
 
     def __init__(self, run: Run, *, interval: float = 0.5, auto: bool = True) -> None:
         self.run, self.interval = run, interval
@@ -34,8 +45,9 @@ class RunMonitor(w.VBox):  # type: ignore[misc]
         self.events = w.HTML()
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.refresh_button.on_click(lambda _: self.refresh())
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self._task: asyncio.Task[None] | None = None
+        self._owner = threading.get_ident()
         super().__init__([self.title, w.HBox([self.progress, self.refresh_button]),
                           self.graph, self.events])  # fmt: skip
         self.refresh()
@@ -44,6 +56,11 @@ class RunMonitor(w.VBox):  # type: ignore[misc]
 
     def refresh(self) -> bool:
         """Update from the run's events; returns True once the run finished."""
+        if threading.get_ident() != self._owner:
+            raise RuntimeError(
+                "RunMonitor.refresh() called from another thread; widget state is changed "
+                "only on the thread that made the widget (the kernel's main thread)"
+            )
         state = self.run._state()
         self.title.value = f"<b>{escape(repr(self.run))}</b>"
         self.progress.max = max(sum(state.sends.values()), 1)
@@ -59,19 +76,29 @@ class RunMonitor(w.VBox):  # type: ignore[misc]
         return state.finished
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, daemon=True, name="zocalo-nb-mon")
-            self._thread.start()
+        """Refresh every ``interval`` seconds on the running event loop (the kernel's) until
+        the run finishes; does nothing where no event loop runs."""
+        if self._task is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._stopped = False
+        self._task = loop.create_task(self._poll())
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._task is not None and not self._task.done()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+    async def _poll(self) -> None:
+        while not self._stopped:
+            await asyncio.sleep(self.interval)
             if self.refresh():
                 return
 

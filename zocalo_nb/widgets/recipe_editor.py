@@ -7,9 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import ipywidgets as w
+from zocalo_nb.errors import InvalidArgument, MissingExtra, RecipeError, ZocaloNbError
 
-from zocalo_nb.errors import InvalidArgument, RecipeError, ZocaloNbError
+try:
+    import ipywidgets as w
+except ImportError as error:  # an optional part: say which pip install brings it
+    raise MissingExtra("widgets", error.name) from error
+
 from zocalo_nb.recipe import Recipe
 from zocalo_nb.render.display import mimebundle
 from zocalo_nb.transport import Transport
