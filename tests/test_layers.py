@@ -205,10 +205,10 @@ def test_each_wire_name_and_event_state_is_spelled_once_in_the_package() -> None
         for text in string_constants(path):
             if text in spelled:
                 spelled[text].append(path.relative_to(PACKAGE).as_posix())
-    # The same words in other roles: a wrapper's status text, a notebook cell's metadata
+    # The same words in other roles: a notebook cell's metadata
     # flag, columns of the runs frame, a function named in __all__.
     other_roles = {
-        "failed": ["wrapper/lifecycle.py", "notebook/prepare.py"],
+        "failed": ["notebook/prepare.py"],
         "succeeded": ["monitor/history.py", "monitor/history.py"],
         "submitted": ["dispatch/events.py"],
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -308,8 +310,52 @@ def test_runner_lifecycle_status_and_shutdown_command(broker: MemoryBroker) -> N
     client.broadcast("command", {"command": "shutdown", "service": "someone-else"})
     client.broadcast("command", {"command": "shutdown", "host": runner.host})
     assert eventually(lambda: not runner.running, timeout=10)
-    assert statuses[-1]["statustext"] in ("shutdown", "shutting down")
+    assert eventually(lambda: statuses[-1]["statustext"] == "shutdown")
     assert "stopped" in repr(runner)
+
+
+def test_the_last_status_a_stopped_runner_sends_is_shutdown(broker: MemoryBroker) -> None:
+    """The status thread may be sending "shutting down" while stop() sends "shutdown": the
+    final word must be the last one on the topic (seen under load: a services frame kept
+    showing "shutting down")."""
+    statuses: list[dict[str, Any]] = []
+    client = broker.connect()
+    client.subscribe_topic("transient.status", lambda m: statuses.append(m.body))
+    started, release = threading.Event(), threading.Event()
+
+    def slow(ctx: Any, payload: Any) -> None:
+        started.set()
+        release.wait(10)
+
+    runner = ServiceRunner(
+        [Service("slow", slow, queues=("slow",), recipe=False)], broker=broker
+    )
+    runner.start()
+    assert runner.transport is not None
+    send = runner.transport.broadcast
+
+    final_sent = threading.Event()
+    close = runner.transport.close
+
+    def late_shutting_down(destination: str, body: Any, **kwargs: Any) -> None:
+        if isinstance(body, dict) and body.get("statustext") == "shutting down":
+            release.set()  # the batch ends and stop() goes on towards "shutdown"
+            final_sent.wait(2)  # this thread is descheduled until that was sent
+        send(destination, body, **kwargs)
+        if isinstance(body, dict) and body.get("statustext") == "shutdown":
+            final_sent.set()
+
+    def slow_close() -> None:
+        time.sleep(0.3)  # closing takes a moment (flushing a real connection)
+        close()
+
+    runner.transport.close = slow_close  # type: ignore[method-assign]
+    runner.transport.broadcast = late_shutting_down  # type: ignore[method-assign]
+    client.send("slow", {"n": 1})
+    assert started.wait(10)
+    runner.stop()
+    broker.join()
+    assert [s["statustext"] for s in statuses][-1] == "shutdown"
 
 
 def test_messages_handled_are_counted_and_bad_arguments_explained(broker: MemoryBroker) -> None:

@@ -86,18 +86,18 @@ def test_the_run_monitor_follows_a_run_to_the_end_on_the_kernels_event_loop(
 
     async def kernel() -> RunMonitor:  # a kernel runs cells inside its asyncio loop
         monitor = RunMonitor(run, interval=0.05)
+        assert monitor.running and monitor.progress.value == 0  # no service has run yet
         for child in (monitor.progress, monitor.graph, monitor.events, monitor.title):
             child.observe(lambda _: changed_on.add(threading.get_ident()))
-        assert monitor.running
-        for _ in range(200):
-            if not monitor.running:
-                break
-            await asyncio.sleep(0.05)
+        with ServiceRunner(services(), broker=broker):
+            for _ in range(200):
+                if not monitor.running:
+                    break
+                await asyncio.sleep(0.05)
         return monitor
 
-    with ServiceRunner(services(), broker=broker):
-        run = submit(pipeline(), transport=transport)
-        monitor = asyncio.run(kernel())
+    run = submit(pipeline(), transport=transport)  # waits in its queue until services start
+    monitor = asyncio.run(kernel())
     assert not monitor.running
     assert changed_on == {threading.get_ident()}  # widget state only on the main thread
     assert monitor.progress.value == monitor.progress.max == 3

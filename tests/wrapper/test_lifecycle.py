@@ -77,12 +77,39 @@ def test_a_successful_job_reports_every_channel_in_order() -> None:
         "result-all-files",
         "completed",
     ]
-    assert emitted[0][1] == {"wrapper": "fake", "parameters": {"x": 1}}
+    assert emitted[0][1] == "Starting processing"  # upstream's zocalo.wrap, word for word
     assert dict(emitted)["success"] == {"resolution": 1.8}
     assert dict(emitted)["result-all-files"] == {"files": ["/data/result.mtz"]}
-    assert dict(emitted)["completed"] == {"success": True} and outcome.success
-    assert statuses[0]["statustext"] == "running" and statuses[-1]["statustext"] == "finished"
+    assert dict(emitted)["completed"] == "Finished processing" and outcome.success
     assert statuses[0]["host"] == "host.1" and statuses[0]["task"] == "fake (run r1, step 1)"
+
+
+def codes(statuses: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """The (status, statustext) pairs in order, repeats of one pair collapsed."""
+    pairs = [(s["status"], s["statustext"]) for s in statuses]
+    return [p for i, p in enumerate(pairs) if i == 0 or pairs[i - 1] != p]
+
+
+@pytest.mark.parametrize(
+    "behaviour, last", [("ok", (6, "shutdown")), ("fail", (6, "shutdown")), ("crash", (7, "error"))]
+)
+def test_wrapper_status_uses_upstreams_codes_starting_processing_then_shutdown_or_error(
+    behaviour: str, last: tuple[int, str]
+) -> None:
+    _, _, statuses = sent(behaviour)
+    assert codes(statuses) == [(1, "starting"), (4, "processing"), last]
+
+
+def test_a_job_returning_nothing_reports_upstreams_finished_processing_on_success() -> None:
+    class Quiet:
+        name = "quiet"
+
+        def run(self, job: Any) -> None:
+            return None
+
+    emitted: list[tuple[str, Any]] = []
+    run_job(Quiet(), context(), emit=lambda c, p: emitted.append((c, p)))
+    assert dict(emitted)["success"] == "Finished processing"
 
 
 @pytest.mark.parametrize(
@@ -91,13 +118,12 @@ def test_a_successful_job_reports_every_channel_in_order() -> None:
 def test_failures_send_a_string_on_failure_and_completed_always(
     behaviour: str, message: str
 ) -> None:
-    emitted, outcome, statuses = sent(behaviour)
+    emitted, outcome, _statuses = sent(behaviour)
     channels = [c for c, _ in emitted]
     assert "success" not in channels and channels[-1] == "completed"
     failure = dict(emitted)["failure"]
     assert isinstance(failure, str) and failure.startswith(message)
-    assert not outcome.success and dict(emitted)["completed"] == {"success": False}
-    assert statuses[-1]["statustext"] == "failed"
+    assert not outcome.success and dict(emitted)["completed"] == "Finished processing"
 
 
 def test_by_default_channels_go_to_the_recipe_outbox() -> None:

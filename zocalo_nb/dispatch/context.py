@@ -112,6 +112,9 @@ class StepContext(MessageContext):
         self.message = message
         #: Where :meth:`send_now` sends at once (set by the service runner); None: the outbox.
         self.transport = transport
+        #: The named channel that :meth:`send` uses on a step with named outputs (upstream's
+        #: ``set_default_channel``); None: such a send goes nowhere (reported as unwired).
+        self.default_channel: str | None = None
 
     # -- what the step is ------------------------------------------------------------------
     @property
@@ -151,8 +154,17 @@ class StepContext(MessageContext):
         return f"<StepContext run={self.run_id} step={self.step_id} queue={self.step.queue}>"
 
     # -- moving on -------------------------------------------------------------------------
+    def set_default_channel(self, channel: str) -> None:
+        """Make ``channel`` the same as the plain outputs, as upstream's RecipeWrapper does:
+        on a step with named outputs :meth:`send` sends on ``channel``; on a step with plain
+        outputs ``send_to(channel)`` sends on them."""
+        self.default_channel = channel
+
     def send(self, payload: Any, *, delay: float | None = None) -> int:
-        """Send ``payload`` on the plain outputs; returns how many steps it went to."""
+        """Send ``payload`` on the plain outputs (on a step with named outputs: on the
+        default channel, see :meth:`set_default_channel`); returns how many steps it went to."""
+        if self.default_channel is not None and PLAIN not in self.step.outputs():
+            return self.send_to(self.default_channel, payload, delay=delay)
         return self.send_to(PLAIN, payload, delay=delay)
 
     def send_to(
@@ -164,7 +176,10 @@ class StepContext(MessageContext):
         named outputs ignores plain sends. Either way the unwired send is recorded, unless
         ``optional`` (channels a recipe may leave unwired, such as a wrapper's ``starting``).
         """
-        targets = self.step.outputs().get(channel, ())
+        outputs = self.step.outputs()
+        if channel and channel == self.default_channel and PLAIN in outputs:
+            channel = PLAIN
+        targets = outputs.get(channel, ())
         if not targets:
             if optional:
                 log.debug(
@@ -197,8 +212,9 @@ class StepContext(MessageContext):
             deliver(self.transport, out)
         return sent
 
-    def checkpoint(self, payload: Any, *, delay: float | None = None) -> None:
-        """Send ``payload`` back to this same step (the path is not extended)."""
+    def checkpoint(self, payload: Any, *, delay: float = 0) -> None:
+        """Send ``payload`` back to this same step (the path is not extended), after
+        ``delay`` seconds: as upstream, a checkpoint ignores the step's ``transport-delay``."""
         self._to_step(self.step_id, payload, path=self.message.path, delay=delay)
 
     def _to_step(

@@ -23,10 +23,8 @@ from zocalo_nb.errors import DeadLetterError, NotFound
 from zocalo_nb.wire.headers import (
     ATTEMPT,
     BROKER_HEADERS,
-    DESTINATION,
     DLQ_HEADERS,
     DLQ_REINJECTED,
-    ORIGINAL_DESTINATION,
     REDELIVERIES,
     TIMESTAMP,
 )
@@ -81,14 +79,19 @@ def read(path: str | os.PathLike[str]) -> DeadLetter:
             path=str(path),
             hint="expected {'exported': ..., 'header': {...}, 'message': ...}",
         )
-    header = {str(k): str(v) for k, v in content["header"].items()}
-    if not (header.get(ORIGINAL_DESTINATION) or header.get(DESTINATION)):
+    header = {
+        str(k): json.dumps(v) if isinstance(v, list | dict) else str(v)
+        for k, v in content["header"].items()
+    }
+    letter = DeadLetter("", header, content.get("message"), str(path))
+    if not letter.destination:
         raise DeadLetterError(
             f"{path} does not say where its message was going",
             path=str(path),
-            hint="its header needs 'original-destination' or 'destination'",
+            hint="its header needs 'original-destination' or 'destination' (ActiveMQ), "
+            "or an 'x-death' record naming the queue (RabbitMQ)",
         )
-    return DeadLetter("", header, content.get("message"), str(path))
+    return letter
 
 
 def find(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:

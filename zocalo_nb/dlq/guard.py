@@ -48,7 +48,7 @@ def check(
 
 
 def _inside(name: str, prefix: str) -> bool:
-    if not name.startswith("/"):
-        return True  # a plain name: put in the namespace by the transport
+    if not name.startswith("/") or not prefix:
+        return True  # a plain name: put in the namespace by the transport; or no namespace
     parts = name.split("/", 2)
     return len(parts) == 3 and parts[2].startswith(prefix + ".")

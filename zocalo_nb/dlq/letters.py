@@ -25,6 +25,8 @@ from zocalo_nb.wire.headers import (
     REASON,
     SERVICE,
     TIMESTAMP,
+    X_DEATH,
+    last_death,
 )
 
 #: The reason shown for dead letters without ours (an upstream service nacked them, or the
@@ -78,8 +80,20 @@ class DeadLetter:
 
     @property
     def destination(self) -> str:
-        """Where the message was going: ``original-destination``, else ``destination``."""
-        return str(self.headers.get(ORIGINAL_DESTINATION) or self.headers.get(DESTINATION) or "")
+        """Where the message was going: ``original-destination``, else ``destination``, else
+        (RabbitMQ) the queue or fanout exchange its ``x-death`` names."""
+        found = self.headers.get(ORIGINAL_DESTINATION) or self.headers.get(DESTINATION)
+        if found:
+            return str(found)
+        death = self.death
+        if death.get("exchange"):
+            return f"/topic/{death['exchange']}"
+        return f"/queue/{death['queue']}" if death.get("queue") else ""
+
+    @cached_property
+    def death(self) -> Mapping[str, Any]:
+        """RabbitMQ's newest ``x-death`` record ({} on ActiveMQ)."""
+        return last_death(self.headers.get(X_DEATH))
 
     @property
     def message_id(self) -> str:
@@ -97,7 +111,9 @@ class DeadLetter:
         if ours is not None:
             return ours
         stamp = self.headers.get(TIMESTAMP)
-        return _epoch(int(stamp) / 1000) if stamp and str(stamp).isdigit() else None
+        if stamp and str(stamp).isdigit():
+            return _epoch(int(stamp) / 1000)
+        return _epoch(self.death.get("time"))
 
     @cached_property
     def envelope(self) -> EnvelopeView:
@@ -141,8 +157,8 @@ class DeadLetter:
             "service": h.get(SERVICE),
             "error_type": h.get(ERROR_TYPE),
             "error": h.get(ERROR) or h.get("dlqDeliveryFailureCause"),
-            "reason": h.get(REASON) or BROKER_REASON,
-            "attempts": _count(h.get(ATTEMPTS)),
+            "reason": h.get(REASON) or _death_reason(self.death) or BROKER_REASON,
+            "attempts": _count(h.get(ATTEMPTS)) or _count(self.death.get("count")),
             "parameters": self.parameters,
             "payload": summary[:SUMMARY_CHARS],
             "message_id": self.message_id,
@@ -183,3 +199,16 @@ def _count(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return number if 0 <= number < 2**31 else None
+
+
+def _death_reason(death: Mapping[str, Any]) -> str | None:
+    """RabbitMQ's reason for a dead-lettering, in words."""
+    reason = death.get("reason")
+    if not reason:
+        return None
+    return {
+        "rejected": BROKER_REASON,
+        "delivery_limit": "delivered as often as its queue's delivery-limit allows (RabbitMQ)",
+        "expired": "expired before it was consumed",
+        "maxlen": "dropped from a full queue",
+    }.get(str(reason), str(reason))

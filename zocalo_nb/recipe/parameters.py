@@ -6,7 +6,8 @@ Upstream (``Recipe.apply_parameters``) runs ``str.format`` over every string in 
 - ``{d[k]}`` indexes into a parameter (digits index as ints, like ``str.format``);
 - ``{{`` and ``}}`` are literal braces; conversions (``!r``) and format specs (``:>5``) apply;
 - a whole string ``"{$REPLACE:name}"`` becomes a deep copy of the parameter (any type), or
-  None when it is missing.
+  None when it is missing; as a mapping key it becomes the key JSON would write for that
+  value (``"null"``, ``"5"``, ``"true"``), as upstream's recipe does once it is sent.
 
 Where upstream raises (JSON-like text such as ``'{"a": 1}'``, a stray ``}``, ``{0}``, a missing
 key inside a present parameter, a format spec on an unknown name), the text of that field is
@@ -17,6 +18,7 @@ are also left as written, so recipe text cannot reach into parameter objects.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shlex
 from _string import formatter_parser as _formatter_parser  # type: ignore[import-not-found]
@@ -61,7 +63,7 @@ def substitute(value: Any, parameters: Mapping[str, Any]) -> Any:
     if kind is FrozenMap:
         return MappingProxyType(
             {
-                (format_string(k, parameters) if type(k) is str else k): (
+                (substitute_key(k, parameters) if type(k) is str else k): (
                     format_string(v, parameters, quote=quote_command)
                     if k == COMMAND and type(v) is str and not v.startswith(_REPLACE_PREFIX)
                     else substitute(v, parameters)
@@ -72,6 +74,20 @@ def substitute(value: Any, parameters: Mapping[str, Any]) -> Any:
     if kind is tuple:
         return tuple([substitute(item, parameters) for item in value])
     return value
+
+
+def substitute_key(key: str, parameters: Mapping[str, Any]) -> str:
+    """A mapping key with ``parameters`` applied. A ``{$REPLACE:name}`` key takes the
+    parameter's value as JSON writes a key (upstream substitutes it, and JSON then writes
+    None as ``"null"``); a value no key can hold (a list, an object) leaves it as written,
+    where upstream raises."""
+    if key.startswith(_REPLACE_PREFIX) and key.endswith("}"):
+        value = _lookup(key[len(_REPLACE_PREFIX) : -1], parameters, None)
+        if value is None or type(value) in (str, int, float, bool):
+            written: str = next(iter(json.loads(json.dumps({value: None}))))
+            return written
+        return key
+    return format_string(key, parameters)
 
 
 def format_string(

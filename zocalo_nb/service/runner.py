@@ -201,6 +201,9 @@ class ServiceRunner:
         self._set_status(ServiceStatus.END)
         with self._status_changed:
             self._status_changed.notify_all()
+        for thread in self._threads:  # the status thread may be sending "shutting down":
+            if thread.name == "zocalo-nb-status" and thread is not threading.current_thread():
+                thread.join(timeout)  # let it finish, so that "shutdown" is the last word
         if self.processor is not None:
             self.processor.close()
         for service in self.services:

@@ -134,7 +134,8 @@ class Transport(abc.ABC):
                     '"/queue/zocalo.per_image_analysis" (absolute)',
                 )
             return parts[2]
-        return f"{self.settings.prefix}.{destination}"
+        prefix = self.settings.prefix  # no namespace: names as they are (upstream's rule)
+        return f"{prefix}.{destination}" if prefix else destination
 
     def dlq(self, queue: str) -> str:
         """The absolute name of the dead-letter queue of ``queue`` (ActiveMQ's ``DLQ.`` rule)."""
@@ -383,4 +384,5 @@ class Transport(abc.ABC):
 
     def dead_letter_queues(self) -> list[QueueStats]:
         """The dead-letter queues of this namespace (``DLQ.<prefix>.*``), with counters."""
-        return self.list_queues(f"{DLQ_PREFIX}{self.settings.prefix}.")
+        prefix = self.settings.prefix
+        return self.list_queues(f"{DLQ_PREFIX}{prefix}." if prefix else DLQ_PREFIX)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
 # -- upstream Zocalo's -------------------------------------------------------------------
 #: Marks a recipe message (True, "True", "true" or 1).
 RECIPE = "workflows-recipe"
@@ -45,6 +49,8 @@ EXPIRES = "expires"
 REDELIVERED = "redelivered"
 #: ActiveMQ's scheduler: deliver after this many milliseconds.
 SCHEDULED_DELAY = "AMQ_SCHEDULED_DELAY"
+#: RabbitMQ's record of a message's dead-letterings (newest first), on ``dlq.<queue>``.
+X_DEATH = "x-death"
 #: Headers the brokers own: never copied when a message is re-sent.
 BROKER_HEADERS = frozenset(
     {
@@ -69,5 +75,32 @@ BROKER_HEADERS = frozenset(
         SCHEDULED_DELAY,
         "AMQ_SCHEDULED_PERIOD",
         "AMQ_SCHEDULED_REPEAT",
+        # RabbitMQ's dead-lettering and delivery counting, and pika's delivery fields
+        X_DEATH,
+        "x-first-death-queue",
+        "x-first-death-reason",
+        "x-first-death-exchange",
+        "x-last-death-queue",
+        "x-last-death-reason",
+        "x-last-death-exchange",
+        "x-delivery-count",
+        "routing_key",
+        "exchange",
+        "consumer_tag",
+        "delivery_mode",
     }
 )
+
+
+def last_death(value: Any) -> Mapping[str, Any]:
+    """RabbitMQ's newest dead-lettering record from an ``x-death`` header (its list of
+    tables, or that list as JSON text, as a dead-letter file holds it); {} when there is none.
+    Its ``queue``, ``exchange``, ``reason`` and ``count`` say where and why it died."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    if isinstance(value, list) and value and isinstance(value[0], Mapping):
+        return value[0]
+    return {}

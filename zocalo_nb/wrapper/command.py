@@ -12,6 +12,11 @@ Step parameters (after the recipe's own parameter substitution; payload values t
 ``results``        glob patterns (relative to workingdir) of result files to announce
 ``updates_every``  seconds between progress updates on ``updates`` (default 10)
 
+``$RECIPEWRAP``, ``$RECIPEFILE`` and ``$RECIPEENV`` in the command become the paths of files
+written into the working directory, as upstream's cluster submission writes them: the whole
+recipe message of this step (what ``zocalo.wrap --recipewrapper`` and ``zocalo-nb wrap``
+read), the recipe alone, and the run's environment.
+
 The command dies with the thread that started it (Linux ``PR_SET_PDEATHSIG``): when a
 runner is killed, its jobs stop too, and the job runs again, once, from its redelivered
 message (see :mod:`zocalo_nb.wrapper.service`).
@@ -26,6 +31,7 @@ Example step::
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import shlex
 import signal
@@ -83,6 +89,7 @@ class CommandWrapper:
         out = self._inside(params.get("stdout") or workdir / f"{stem}.out", "stdout")
         err = self._inside(params.get("stderr") or workdir / f"{stem}.err", "stderr")
         workdir.mkdir(parents=True, exist_ok=True)
+        argv = _with_recipe_files(argv, job, workdir / stem, shell)
         marker = uuid.uuid4().hex
         env = job_environment(params.get("environment") or {})
         env[JOB_MARKER] = marker
@@ -206,6 +213,31 @@ class CommandWrapper:
                         "elapsed": round(time.monotonic() - started, 1),
                     }
                 )
+
+
+#: Placeholders for files written for the job (upstream's cluster submission names).
+RECIPE_FILES = ("$RECIPEWRAP", "$RECIPEFILE", "$RECIPEENV")
+
+
+def _with_recipe_files(argv: list[str], job: Job, stem: Path, shell: bool) -> list[str]:
+    """``argv`` with the placeholders of :data:`RECIPE_FILES` replaced by files written for
+    it (only those it uses)."""
+    used = [name for name in RECIPE_FILES if any(name in arg for arg in argv)]
+    if not used:
+        return argv
+    body = job.ctx.message.to_body()
+    content = {
+        "$RECIPEWRAP": body,
+        "$RECIPEFILE": body["recipe"],
+        "$RECIPEENV": body["environment"],
+    }
+    replaced = list(argv)
+    for name in used:
+        path = stem.with_name(f"{stem.name}.{name[1:].lower()}.json")
+        path.write_text(json.dumps(content[name], indent=2))
+        value = shlex.quote(str(path)) if shell else str(path)
+        replaced = [arg.replace(name, value) for arg in replaced]
+    return replaced
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -2,15 +2,19 @@
 
 Upstream's channels, on the step's named outputs:
 
-``starting``   before the job runs (payload: the step's parameters summary)
+``starting``   before the job runs: ``"Starting processing"`` (upstream's text)
 ``updates``    progress while it runs (whatever the wrapper reports)
-``success``    the job succeeded (payload: the wrapper's result)
-``failure``    the job failed (payload: a string saying why, as upstream's wrappers send)
-``completed``  always, at the very end
+``success``    the job succeeded: the wrapper's result, or upstream's ``"Finished processing"``
+               when it returns None (our notebook and command jobs hand their outputs on)
+``failure``    the job failed: a string saying why, as upstream's wrappers send
+``completed``  always, at the very end: ``"Finished processing"`` (upstream's text)
 ``result-individual-file`` / ``result-all-files``  result files, one by one and all together
 
-While the job runs, a status message (``host``, ``task``, ``status``, ``statustext``) goes out
-on ``transient.status`` every 3 s, as upstream's wrappers do.
+Status messages (``host``, ``task``, ``status``, ``statustext``) go out on
+``transient.status`` with upstream's wrapper codes: ``(1, starting)`` first, ``(4,
+processing)`` every 3 s while the job runs, then ``(6, shutdown)`` when it ended (succeeded or
+failed, as upstream's ``zocalo.wrap`` reports a job whose ``run()`` returned False) or ``(7,
+error)`` when the wrapper crashed.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any, Protocol
 
 from zocalo_nb.dispatch import StepContext
 from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.service.status import TEXT, ServiceStatus
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,9 @@ log = logging.getLogger(__name__)
 JOB_STATUS_INTERVAL = 3.0
 #: Channels reported while the job runs, sent at once rather than with the outcome.
 PROGRESS_CHANNELS = ("starting", "updates")
+#: Upstream's lifecycle payloads (``zocalo.wrap``), word for word.
+STARTING_TEXT = "Starting processing"
+FINISHED_TEXT = "Finished processing"
 #: Lifecycle channels a recipe may leave unwired without it being worth a warning.
 OPTIONAL_CHANNELS = frozenset(
     {"starting", "updates", "completed", "result-individual-file", "result-all-files"}
@@ -84,6 +92,8 @@ class Outcome:
     success: bool
     result: Any = None
     error: str | None = None
+    #: The wrapper raised something other than :class:`JobFailed` (upstream: status "error").
+    crashed: bool = False
 
 
 def run_job(
@@ -113,7 +123,7 @@ def run_job(
     task = f"{wrapper.name} (run {ctx.run_id}, step {ctx.step_id})"
     job = Job(ctx, send, task)
     ticker = _StatusTicker(status, host, task, status_interval) if status else None
-    send("starting", {"wrapper": wrapper.name, "parameters": dict(ctx.parameters)})
+    send("starting", STARTING_TEXT)
     try:
         if ticker:
             ticker.start()
@@ -127,19 +137,20 @@ def run_job(
             False,
             error=f"{type(err).__name__}: {err}\n"
             + "".join(traceback.format_exception(err))[-2000:],
+            crashed=True,
         )
     finally:
         if ticker:
-            ticker.stop(success=None)
+            ticker.stop()
     if outcome.success:
-        send("success", outcome.result)
+        send("success", FINISHED_TEXT if outcome.result is None else outcome.result)
     else:
         send("failure", outcome.error)
     if job.files:
         send("result-all-files", {"files": list(job.files)})
-    send("completed", {"success": outcome.success})
+    send("completed", FINISHED_TEXT)
     if ticker:
-        ticker.final(outcome.success)
+        ticker.final(ServiceStatus.ERROR if outcome.crashed else ServiceStatus.END)
     return outcome
 
 
@@ -152,24 +163,26 @@ class _StatusTicker:
         self.status, self.host, self.task, self.interval = status, host, task, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="zocalo-nb-wrap")
+        self._send(ServiceStatus.STARTING)
 
     def start(self) -> None:
-        self._send(1, "running")
+        self._send(ServiceStatus.PROCESSING)
         self._thread.start()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            self._send(1, "running")
+            self._send(ServiceStatus.PROCESSING)
 
-    def stop(self, success: bool | None) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
 
-    def final(self, success: bool) -> None:
-        self._send(2 if success else 3, "finished" if success else "failed")
+    def final(self, status: ServiceStatus) -> None:
+        self._send(status)
 
-    def _send(self, code: int, text: str) -> None:
+    def _send(self, code: ServiceStatus) -> None:
+        body = {"host": self.host, "task": self.task, "status": int(code), "statustext": TEXT[code]}
         try:
-            self.status({"host": self.host, "task": self.task, "status": code, "statustext": text})
+            self.status(body)
         except Exception:  # status is best effort
             log.debug("status broadcast failed", exc_info=True)
