@@ -327,9 +327,7 @@ def test_the_last_status_a_stopped_runner_sends_is_shutdown(broker: MemoryBroker
         started.set()
         release.wait(10)
 
-    runner = ServiceRunner(
-        [Service("slow", slow, queues=("slow",), recipe=False)], broker=broker
-    )
+    runner = ServiceRunner([Service("slow", slow, queues=("slow",), recipe=False)], broker=broker)
     runner.start()
     assert runner.transport is not None
     send = runner.transport.broadcast
