@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from zocalo_nb.servers.activemq import ActiveMQ
+from zocalo_nb.servers.rabbitmq import RabbitMQ
 
 TEST_REDELIVERIES = 2
 TEST_PASSWORD = "amq-test-pw"
@@ -55,6 +56,35 @@ def activemq_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield instance.url
     finally:
         instance.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An amqp:// URL of a running RabbitMQ node of ours (``./dev test`` starts one and
+    exports ``ZOCALO_NB_TEST_AMQP``; else a private node for this session). Tests declare
+    the queues they use (``declare=1``) with a delivery limit of TEST_REDELIVERIES."""
+    options = f"declare=1&delivery_limit={TEST_REDELIVERIES}"
+    if os.environ.get("ZOCALO_NB_TEST_AMQP"):
+        url = os.environ["ZOCALO_NB_TEST_AMQP"]
+        yield url + ("&" if "?" in url else "?") + options
+        return
+    if not RabbitMQ.installed():
+        pytest.fail(
+            "RabbitMQ is not installed, so the RabbitMQ tests cannot run. "
+            "Run ./dev test (it installs and starts it) or "
+            "'zocalo-nb broker install --kind rabbitmq'."
+        )
+    node = RabbitMQ(
+        tmp_path_factory.mktemp("rabbitmq"),
+        port=free_port(),
+        management_port=free_port(),
+        password=TEST_PASSWORD,
+    )
+    node.start()
+    try:
+        yield node.url + "&" + options
+    finally:
+        node.stop()
 
 
 def eventually(check: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:

@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: The top-level modules each extra installs (pyproject.toml's optional dependencies).
 EXTRA_MODULES = {
     "stomp": ["stomp"],
+    "rabbitmq": ["pika"],
     "notebook": ["nbformat", "nbclient", "papermill", "ipykernel", "jupyter_client"],
     "sql": ["psycopg", "psycopg2"],
     "widgets": ["ipywidgets"],
@@ -86,6 +87,7 @@ def test_the_core_builds_submits_watches_and_stores_runs_without_any_extra(
     ("extra", "code"),
     [
         ("stomp", "z.connect('stomp://127.0.0.1:1')"),
+        ("rabbitmq", "z.connect('amqp://127.0.0.1:1')"),
         ("notebook", "from zocalo_nb.notebook.wrapper import NotebookWrapper"),
         ("sql", "z.History('postgresql+psycopg://user@127.0.0.1:1/db')"),
         ("widgets", "from zocalo_nb.widgets import RunMonitor"),

@@ -24,9 +24,13 @@ ALLOWED_INTERNAL = {
     "transport": {"zocalo_nb.errors", "zocalo_nb._types", "zocalo_nb.config", "zocalo_nb.wire"},
 }
 #: Third-party packages a low layer may use, besides the standard library.
-ALLOWED_EXTERNAL = {"transport": {"stomp"}}
+ALLOWED_EXTERNAL = {"transport": {"stomp", "pika"}}
 #: Third-party packages and the only places allowed to import them.
-EXCLUSIVE = {"stomp": "zocalo_nb/transport/stomp.py", "ipywidgets": "zocalo_nb/widgets/"}
+EXCLUSIVE = {
+    "stomp": "zocalo_nb/transport/stomp.py",
+    "pika": "zocalo_nb/transport/amqp.py",
+    "ipywidgets": "zocalo_nb/widgets/",
+}
 
 
 def imports(path: Path) -> set[str]:
@@ -52,7 +56,7 @@ def test_low_layers_import_only_the_standard_library_and_layers_below(layer: str
                 assert top in sys.stdlib_module_names or top in allowed_external, (path, name)
 
 
-def test_stomp_and_ipywidgets_are_imported_in_one_place_each() -> None:
+def test_stomp_pika_and_ipywidgets_are_imported_in_one_place_each() -> None:
     for path in PACKAGE.rglob("*.py"):
         relative = path.relative_to(PACKAGE.parent).as_posix()
         for name in imports(path):
@@ -237,7 +241,7 @@ def test_the_package_offers_what_a_notebook_needs_without_loading_pandas() -> No
 ENVIRONMENT_READERS = {
     "config.py",
     "wrapper/environment.py",
-    "servers/activemq.py",
+    "servers/system.py",
 }
 
 

@@ -31,8 +31,10 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from zocalo_nb.errors import ZocaloNbError
 
-SCHEMES = ("memory", "stomp", "stomp+ssl")
+SCHEMES = ("memory", "stomp", "stomp+ssl", "amqp")
 DEFAULT_PORT = 61613
+#: RabbitMQ's defaults: AMQP port, management API port.
+AMQP_PORT, MANAGEMENT_PORT = 5672, 15672
 DEFAULT_PREFIX = "test"
 ENV_PREFIX = "ZOCALO_NB_"
 
@@ -59,6 +61,14 @@ class Settings:
     #: STOMP heart-beat interval in milliseconds (0 disables).
     heartbeat: int = 10_000
     ca_certs: str | None = None
+    #: RabbitMQ (``amqp://``): the virtual host (the URL's path), the management API's port
+    #: (statistics, browsing), whether the transport may declare the queues it uses (for
+    #: development and tests; deployments declare them with ``zocalo-nb rabbitmq
+    #: configure``), and the delivery limit of queues it declares.
+    vhost: str = "/"
+    management_port: int = MANAGEMENT_PORT
+    declare: bool = False
+    delivery_limit: int = 5
     #: Where these settings came from, for error messages ("argument", "ZOCALO_NB_BROKER", a file).
     source: str = "defaults"
 
@@ -74,6 +84,9 @@ class Settings:
         user = ""
         if self.username:
             user = quote(self.username, safe="") + (":***" if self.password else "") + "@"
+        if self.scheme == "amqp":
+            vhost = quote(self.vhost, safe="")
+            return f"amqp://{user}{self.host}:{self.port}/{vhost}?prefix={self.prefix}"
         return f"{self.scheme}://{user}{self.host}:{self.port}?prefix={self.prefix}"
 
     def __str__(self) -> str:
@@ -100,14 +113,17 @@ class Settings:
                 hint=_did_you_mean(scheme, SCHEMES)
                 + "use memory:// or stomp://user:password@host:61613",
             )
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = set(query) - {"prefix", "prefetch", "heartbeat", "ca_certs"}
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        options = {"prefix", "prefetch", "heartbeat", "ca_certs"}
+        if scheme == "amqp":
+            options |= {"management", "declare", "delivery_limit"}
+        unknown = set(query) - options
         if unknown:
             raise ConfigError(
                 f"unknown option(s) {', '.join(sorted(unknown))} in broker URL (from {source})",
-                hint="options are prefix, prefetch, heartbeat, ca_certs",
+                hint=f"options are {', '.join(sorted(options))}",
             )
-        port = parts.port or DEFAULT_PORT
+        port = parts.port or (AMQP_PORT if scheme == "amqp" else DEFAULT_PORT)
         values: dict[str, Any] = {"scheme": scheme, "source": source}
         if scheme != "memory":
             values.update(host=parts.hostname or "127.0.0.1", port=port)
@@ -122,6 +138,14 @@ class Settings:
                 values[key] = _int(query[key], key, source)
         if "ca_certs" in query:
             values["ca_certs"] = query["ca_certs"]
+        if scheme == "amqp":
+            values["vhost"] = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+            values["prefix"] = query.get("prefix", "")  # upstream's RabbitMQ has no prefix
+            if "management" in query:
+                values["management_port"] = _int(query["management"], "management", source)
+            if "delivery_limit" in query:
+                values["delivery_limit"] = _int(query["delivery_limit"], "delivery_limit", source)
+            values["declare"] = query.get("declare", "0").lower() in ("1", "true", "yes")
         return cls(**values)._checked()
 
     @classmethod
@@ -167,7 +191,7 @@ class Settings:
                 f"prefetch must be at least 1, not {self.prefetch} (from {self.source})",
                 hint="use 1-10 for transactional consumers",
             )
-        if not self.prefix or "/" in self.prefix:
+        if (not self.prefix and self.scheme != "amqp") or "/" in self.prefix:
             raise ConfigError(
                 f"bad namespace prefix {self.prefix!r} (from {self.source})",
                 hint="use a plain name such as zocalo or test",

@@ -98,6 +98,7 @@ class WaitTimeout(ZocaloNbError, TimeoutError):
 #: The optional parts of zocalo_nb (``pip install 'zocalo_nb[NAME]'``) and what each enables.
 EXTRAS: dict[str, str] = {
     "stomp": "ActiveMQ (stomp:// URLs)",
+    "rabbitmq": "RabbitMQ (amqp:// URLs)",
     "notebook": "notebooks as processing steps (kernels, papermill)",
     "sql": "history in PostgreSQL (SQLite history needs no extra)",
     "widgets": "the notebook widgets (zocalo_nb.widgets)",

@@ -1,4 +1,4 @@
-"""The ``harness`` fixture runs each contract test on memory:// and on ActiveMQ."""
+"""The ``harness`` fixture runs each contract test on memory://, ActiveMQ and RabbitMQ."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ class Harness(Site):
         return super().connect(prefix, prefetch)
 
 
-@pytest.fixture(params=["memory", "activemq"])
+@pytest.fixture(params=["memory", "activemq", "rabbitmq"])
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
-    url = request.getfixturevalue("activemq_url") if request.param == "activemq" else None
+    url = None
+    if request.param != "memory":
+        url = request.getfixturevalue(f"{request.param}_url")
     result = Harness(request.param, url)
     yield result
     result.close()

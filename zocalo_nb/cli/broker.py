@@ -1,4 +1,5 @@
-"""``zocalo-nb broker install|start|stop|status``: our own ActiveMQ for development and CI."""
+"""``zocalo-nb broker install|start|stop|status [--kind activemq|rabbitmq]``: our own ActiveMQ
+or RabbitMQ node for development and CI (only ever our own pid is stopped)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,25 @@ from typing import Any
 
 from zocalo_nb.cli.exitcodes import ExitCode
 from zocalo_nb.servers.activemq import ActiveMQ
+from zocalo_nb.servers.rabbitmq import RabbitMQ
 
-DEFAULT_DIR = ".zocalo-nb/activemq"
+DEFAULT_DIR = ".zocalo-nb/{kind}"
 
 
 def add_commands(commands: Any) -> None:
     """Register ``broker`` and its actions."""
-    broker = commands.add_parser("broker", help="install, start, stop our own ActiveMQ")
+    broker = commands.add_parser(
+        "broker", help="install, start, stop our own ActiveMQ or RabbitMQ node"
+    )
     broker.add_argument("action", choices=["install", "start", "stop", "status"])
-    broker.add_argument("--dir", default=DEFAULT_DIR, help=f"instance folder ({DEFAULT_DIR})")
-    broker.add_argument("--port", type=int, default=61613, help="STOMP port (61613)")
+    broker.add_argument("--kind", choices=["activemq", "rabbitmq"], default="activemq")
+    broker.add_argument("--dir", help=f"instance folder ({DEFAULT_DIR.format(kind='KIND')})")
+    broker.add_argument(
+        "--port", type=int, help="STOMP port (61613) or AMQP port (5672) of our instance"
+    )
+    broker.add_argument(
+        "--management-port", type=int, default=15672, help="RabbitMQ's management API (15672)"
+    )
     broker.add_argument("--user", default="zocalo")
     broker.add_argument("--password", default="zocalo")
     broker.add_argument(
@@ -43,9 +53,12 @@ def add_commands(commands: Any) -> None:
 
 
 def run_broker(args: argparse.Namespace) -> int:
+    folder = Path(args.dir or DEFAULT_DIR.format(kind=args.kind))
+    if args.kind == "rabbitmq":
+        return _rabbitmq(args, folder)
     instance = ActiveMQ(
-        Path(args.dir),
-        stomp_port=args.port,
+        folder,
+        stomp_port=args.port or 61613,
         user=args.user,
         password=args.password,
         redeliveries=args.redeliveries,
@@ -57,12 +70,38 @@ def run_broker(args: argparse.Namespace) -> int:
         print("ActiveMQ is installed")
     elif args.action == "start":
         pid = instance.start()
-        print(f"ActiveMQ running, pid {pid}: stomp://{args.user}:***@127.0.0.1:{args.port}")
+        print(
+            f"ActiveMQ running, pid {pid}: stomp://{args.user}:***@127.0.0.1:{instance.stomp_port}"
+        )
         print(f"log: {instance.log_file}")
     elif args.action == "stop":
         print("stopped" if instance.stop() else "not running")
     else:
         status = instance.status()
+        print(status)
+        return ExitCode.OK if status.startswith("running") else ExitCode.FAILED
+    return ExitCode.OK
+
+
+def _rabbitmq(args: argparse.Namespace, folder: Path) -> int:
+    node = RabbitMQ(
+        folder,
+        port=args.port or 5672,
+        management_port=args.management_port,
+        user=args.user,
+        password=args.password,
+    )
+    if args.action == "install":
+        RabbitMQ.install()
+        print("RabbitMQ is installed")
+    elif args.action == "start":
+        pid = node.start()
+        print(f"RabbitMQ running, pid {pid}: {node.url.replace(args.password, '***', 1)}")
+        print(f"log: {node.log_file}")
+    elif args.action == "stop":
+        print("stopped" if node.stop() else "not running")
+    else:
+        status = node.status()
         print(status)
         return ExitCode.OK if status.startswith("running") else ExitCode.FAILED
     return ExitCode.OK

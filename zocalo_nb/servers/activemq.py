@@ -26,17 +26,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from zocalo_nb.errors import ZocaloNbError
+from zocalo_nb.servers.system import BrokerError, alive, apt_install, port_in_use
 
 ACTIVEMQ_HOME = Path("/usr/share/activemq")
 ACTIVEMQ_JAR = ACTIVEMQ_HOME / "bin" / "activemq.jar"
 DEBIAN_PACKAGES = ("activemq", "libxstream-java", "libjettison-java")
 #: Jars the statistics plugin needs for JSON map replies (missing from Debian's classpath).
 EXTRA_JARS = (Path("/usr/share/java/xstream.jar"), Path("/usr/share/java/jettison.jar"))
-
-
-class BrokerError(ZocaloNbError):
-    """Installing, starting or stopping our broker failed."""
 
 
 @dataclass(frozen=True)
@@ -79,22 +75,7 @@ class ActiveMQ:
         """Install the Debian packages when missing (needs root)."""
         if cls.installed() and all(jar.exists() for jar in EXTRA_JARS):
             return
-        if os.geteuid() != 0:
-            raise BrokerError(
-                "ActiveMQ is not installed and installing it needs root",
-                hint="sudo apt-get install -y --no-install-recommends " + " ".join(DEBIAN_PACKAGES),
-            )
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *DEBIAN_PACKAGES]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
-            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise BrokerError(
-                f"apt-get install {' '.join(DEBIAN_PACKAGES)} failed: {done.stderr.strip()[-300:]}",
-                hint="check the network to the Debian mirror, then retry",
-            )
+        apt_install(DEBIAN_PACKAGES, what="ActiveMQ")
 
     # -- start / stop ----------------------------------------------------------------------
     def pid(self) -> int | None:
@@ -166,11 +147,11 @@ class ActiveMQ:
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and alive(pid):
             time.sleep(0.1)
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
+            while alive(pid):
                 time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
         return True
@@ -258,13 +239,6 @@ def _utf16(char: str) -> list[int]:
     return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
 
 
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """True when something accepts TCP connections on host:port."""
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
-
-
 def stomp_ready(port: int, user: str, password: str, *, timeout: float = 2.0) -> bool:
     """True when a STOMP CONNECT on 127.0.0.1:port is answered with CONNECTED."""
     frame = (
@@ -278,17 +252,3 @@ def stomp_ready(port: int, user: str, password: str, *, timeout: float = 2.0) ->
             s.sendall(b"DISCONNECT\n\n\0")
         return reply.startswith(b"CONNECTED")
     return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie child of ours is dead for our purposes.
-    with contextlib.suppress(OSError):
-        if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            return False
-    return True

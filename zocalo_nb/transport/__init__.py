@@ -38,6 +38,10 @@ def connect(
         settings = Settings.build(url_or_settings)
     if settings.scheme == "memory":
         return MemoryTransport(settings, broker).connect()
+    if settings.scheme == "amqp":
+        from zocalo_nb.transport.amqp import AmqpTransport
+
+        return AmqpTransport(settings).connect()
     from zocalo_nb.transport.stomp import StompTransport
 
     return StompTransport(settings).connect()

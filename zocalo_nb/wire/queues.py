@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 DLQ_PREFIX = "DLQ."
+#: RabbitMQ's (upstream's topology): ``dlq.<queue>``.
+RABBITMQ_DLQ_PREFIX = "dlq."
 SUSPECTS = ".suspects"
 
 

@@ -1,0 +1,54 @@
+"""Our RabbitMQ node manager: refuses taken ports, a CLI round trip that stops only what it
+started (the node and its own epmd), and a transport that works on it."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.brokers import TEST_PASSWORD, eventually, free_port
+from zocalo_nb.cli import main
+from zocalo_nb.servers.rabbitmq import RabbitMQ
+from zocalo_nb.servers.system import BrokerError, alive
+from zocalo_nb.transport import connect
+
+
+def test_start_refuses_a_port_something_else_answers_on(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        node = RabbitMQ(tmp_path, port=port, management_port=free_port())
+        with pytest.raises(BrokerError, match=f"already listens on 127.0.0.1:{port}") as caught:
+            node.start()
+        assert "--port" in caught.value.hint
+        assert node.pid() is None
+
+
+def test_cli_start_status_stop_round_trip_stops_only_what_it_started(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "node"
+    port, management = free_port(), free_port()
+    args = ["--kind", "rabbitmq", "--dir", str(folder), "--port", str(port)]
+    args += ["--management-port", str(management), "--password", TEST_PASSWORD]
+    assert main(["broker", "start", *args]) == 0
+    node = RabbitMQ(folder, port=port, management_port=management, password=TEST_PASSWORD)
+    try:
+        pid = node.pid()
+        epmd = int((folder / "epmd.pid").read_text())
+        assert pid is not None and alive(epmd)
+        out = capsys.readouterr().out
+        assert TEST_PASSWORD not in out and f"127.0.0.1:{port}" in out
+        assert main(["broker", "status", *args]) == 0
+        with connect(node.url + "&declare=1") as transport:
+            got: list[object] = []
+            transport.subscribe("hello", lambda m: got.append(m.body), ack="auto")
+            transport.send("hello", {"n": 1})
+            assert eventually(lambda: got == [{"n": 1}])
+    finally:
+        assert main(["broker", "stop", *args]) == 0
+    assert not alive(pid) and not alive(epmd)
+    assert main(["broker", "status", *args]) != 0

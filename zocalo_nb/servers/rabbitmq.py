@@ -1,0 +1,258 @@
+"""Our own RabbitMQ node: Debian's package, a private node, stopped by its pid alone.
+
+The node lives in one folder (``base``): ``rabbitmq.conf`` (listeners on 127.0.0.1, our user,
+vhost and delivery limit), ``enabled_plugins`` (management, prometheus), ``mnesia/``,
+``log/``, the node's pid file and its own Erlang port mapper (``epmd``, on a port of its own,
+so a system RabbitMQ on the same machine is left alone). It runs as the user who starts it
+(its Erlang cookie in ``base``). Start waits for the management API to answer.
+
+Example::
+
+    node = RabbitMQ(Path(".zocalo-nb/rabbitmq"), port=5673, management_port=15673)
+    node.start()
+    node.url          # amqp://zocalo:***@127.0.0.1:5673/zocalo?management=15673
+    node.stop()
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zocalo_nb.servers.system import BrokerError, alive, apt_install, port_in_use
+
+SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+EPMD = shutil.which("epmd") or "/usr/lib/erlang/erts/bin/epmd"
+DEBIAN_PACKAGES = ("rabbitmq-server",)
+PLUGINS = ("rabbitmq_management", "rabbitmq_prometheus")
+
+
+@dataclass(frozen=True)
+class RabbitMQ:
+    """A private RabbitMQ node in ``base`` (see module docstring)."""
+
+    base: Path
+    port: int = 5672
+    management_port: int = 15672
+    user: str = "zocalo"
+    password: str = field(default="zocalo", repr=False)
+    vhost: str = "zocalo"
+    node: str = "zocalo-nb@localhost"
+    statistics_interval_ms: int = 500
+
+    @property
+    def pid_file(self) -> Path:
+        return self.base / "rabbitmq.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.base / "rabbitmq.out"
+
+    @property
+    def url(self) -> str:
+        """The zocalo_nb broker URL of this node (its management port in the query)."""
+        return (
+            f"amqp://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.vhost}"
+            f"?management={self.management_port}"
+        )
+
+    # -- install ---------------------------------------------------------------------------
+    @staticmethod
+    def installed() -> bool:
+        return SERVER.exists()
+
+    @classmethod
+    def install(cls) -> None:
+        """Install Debian's package when missing (needs root). The package's own service is
+        left as the package leaves it; ours is a separate node."""
+        if not cls.installed():
+            apt_install(DEBIAN_PACKAGES, what="RabbitMQ")
+
+    # -- start / stop ----------------------------------------------------------------------
+    def pid(self) -> int | None:
+        """The pid of our running node (its Erlang VM), or None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        return pid if str(self.base.resolve()).encode() in cmdline else None
+
+    def start(self, *, timeout: float = 90.0) -> int:
+        """Start the node in the background, wait until its management API answers; returns
+        the node's pid."""
+        running = self.pid()
+        if running is not None:
+            if self.ready():
+                return running
+            raise BrokerError(
+                f"our RabbitMQ (pid {running}) runs but its API does not answer",
+                hint=f"stop it (zocalo-nb broker stop --kind rabbitmq --dir {self.base})",
+            )
+        for port in (self.port, self.management_port):
+            if port_in_use(port):
+                raise BrokerError(
+                    f"something else already listens on 127.0.0.1:{port}",
+                    hint="start ours on other ports (--port, --management-port)",
+                )
+        if not self.installed():
+            raise BrokerError(
+                "RabbitMQ is not installed",
+                hint="run 'zocalo-nb broker install --kind rabbitmq' (as root)",
+            )
+        self._prepare()
+        epmd_port = _free_port()
+        epmd = subprocess.Popen(
+            [EPMD, "-port", str(epmd_port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        (self.base / "epmd.pid").write_text(f"{epmd.pid}\n")
+        env = {
+            "HOME": str(self.base),
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8",
+            "ERL_EPMD_PORT": str(epmd_port),
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
+            "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.base / "log"),
+            "RABBITMQ_DIST_PORT": str(_free_port()),
+            "RABBITMQ_PID_FILE": str(self.pid_file),
+        }
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                [str(SERVER)],
+                cwd=self.base,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                self._stop_epmd()
+                raise BrokerError(
+                    f"RabbitMQ exited with code {process.returncode} while starting:\n"
+                    + self.log_tail(),
+                    hint=f"read {self.log_file} and {self.base / 'log'}",
+                )
+            pid = self.pid()
+            if pid is not None and self.ready():
+                return pid
+            time.sleep(0.3)
+        self.stop()
+        raise BrokerError(
+            f"RabbitMQ did not answer within {timeout:g} s:\n" + self.log_tail(),
+            hint=f"read {self.log_file}",
+        )
+
+    def ready(self, timeout: float = 2.0) -> bool:
+        """True when the management API answers with our credentials."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.management_port}/api/overview",
+            headers={"Authorization": _basic(self.user, self.password)},
+        )
+        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=timeout) as r:
+            return bool(r.status == 200)
+        return False
+
+    def stop(self, *, timeout: float = 60.0) -> bool:
+        """Stop our node (SIGTERM, then SIGKILL) and our epmd; False if it was not running."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and alive(pid):
+                time.sleep(0.1)
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        self._stop_epmd()
+        return pid is not None
+
+    def status(self) -> str:
+        pid = self.pid()
+        if pid is None:
+            return f"stopped ({self.base})"
+        answers = "answers" if self.ready() else "does NOT answer"
+        return (
+            f"running, pid {pid}, amqp 127.0.0.1:{self.port}, management "
+            f"127.0.0.1:{self.management_port} {answers} ({self.base})"
+        )
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def _prepare(self) -> None:
+        for folder in ("mnesia", "log"):
+            (self.base / folder).mkdir(parents=True, exist_ok=True)
+        (self.base / "rabbitmq.conf").write_text(
+            "\n".join(
+                [
+                    f"listeners.tcp.1 = 127.0.0.1:{self.port}",
+                    "management.tcp.ip = 127.0.0.1",
+                    f"management.tcp.port = {self.management_port}",
+                    "prometheus.tcp.ip = 127.0.0.1",
+                    f"prometheus.tcp.port = {_free_port()}",
+                    "loopback_users = none",
+                    f"default_user = {self.user}",
+                    f"default_pass = {self.password}",
+                    f"default_vhost = {self.vhost}",
+                    "default_user_tags.administrator = true",
+                    "default_permissions.configure = .*",
+                    "default_permissions.read = .*",
+                    "default_permissions.write = .*",
+                    # fresh counters for statistics() (RabbitMQ's default is every 5 s)
+                    f"collect_statistics_interval = {self.statistics_interval_ms}",
+                    "",
+                ]
+            )
+        )
+        (self.base / "rabbitmq.conf").chmod(0o600)
+        (self.base / "enabled_plugins").write_text(f"[{','.join(PLUGINS)}].\n")
+
+    def _stop_epmd(self) -> None:
+        file = self.base / "epmd.pid"
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"epmd" in cmdline:
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 5.0
+                while alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+        file.unlink(missing_ok=True)
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

@@ -1,0 +1,683 @@
+"""RabbitMQ over AMQP 0-9-1 (``amqp://user:pass@host:5672/vhost``), through pika, as upstream.
+
+On the wire as upstream's PikaTransport: queue sends on the default exchange with the queue's
+name as routing key, persistent, ``mandatory``; broadcasts on a fanout exchange named after
+the topic; the ``workflows-recipe`` header an AMQP boolean; ``expiration`` integer ms.
+
+- **One I/O thread** owns the connection; every operation runs there (other threads hand it
+  over and wait), so pika is only ever used from one thread.
+- **Transactions**: one channel in ``tx`` mode carries every consumer, ack, nack and publish.
+  A transaction's frames are held here and written with its ``tx.commit`` in one go on the
+  I/O thread, so transactions of different threads never mix; a send or ack outside a
+  transaction is a transaction of its own. Every commit waits for ``tx.commit-ok``: what was
+  sent is stored when it returns (``confirm`` changes nothing here).
+- **Never a silent drop**: before a queue send the queue's existence is checked (a passive
+  declare on a separate probe channel, remembered per connection); a missing queue is a
+  TransportError naming the command that creates it. A mandatory message that still comes
+  back (its queue deleted in between) is logged as an error.
+- **Delivery counts** come from quorum queues (``x-delivery-count``); their ``delivery-limit``
+  dead-letters to ``dlq.<queue>`` with ``x-death``, read back as ``original-destination``.
+- **Delays** without the delayed-message plugin: a message delayed by *d* ms goes through a
+  fanout exchange into a queue ``zocalo-nb.delay.<d>`` whose message TTL is *d* and whose
+  dead-letter exchange is the target's (the default exchange for queues, keeping the routing
+  key), so it reaches its queue after *d*. Declared on first use, expiring when unused.
+- **Statistics and browsing** through the management API (see
+  :mod:`zocalo_nb.transport.rabbitmq_api`). Browsing fetches and requeues (RabbitMQ has no
+  browser): the messages are taken on a channel of their own and handed back with one
+  multiple nack, so they return in their order and none is lost; but each browse counts as
+  one delivery of each message browsed, so browsing is refused on queues with a delivery
+  limit (work queues) and used on dead-letter queues (which have none).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from zocalo_nb.config import Settings
+from zocalo_nb.errors import MissingExtra
+from zocalo_nb.transport.base import (
+    AckMode,
+    Callback,
+    Kind,
+    QueueStats,
+    Subscription,
+    Transport,
+    TransportError,
+)
+from zocalo_nb.transport.message import Message, decode
+from zocalo_nb.transport.rabbitmq_api import ManagementAPI, queue_stats
+from zocalo_nb.wire.headers import (
+    BROKER_MESSAGE_ID,
+    DESTINATION,
+    MESSAGE_ID,
+    ORIGINAL_DESTINATION,
+    RECIPE,
+    REDELIVERED,
+    TIMESTAMP,
+    X_DEATH,
+    last_death,
+)
+from zocalo_nb.wire.queues import RABBITMQ_DLQ_PREFIX
+
+try:
+    import pika
+    import pika.exceptions
+except ImportError as error:  # an optional part: say which pip install brings it
+    raise MissingExtra("rabbitmq", error.name) from error
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+DELAY_PREFIX = "zocalo-nb.delay."
+#: An unused delay queue disappears after this many ms on top of its delay.
+DELAY_QUEUE_LINGER_MS = 600_000
+CONFIGURE_HINT = (
+    "declare it with 'zocalo-nb rabbitmq configure FILE' (upstream's configure_rabbitmq "
+    "YAML), or add ?declare=1 to the URL for development"
+)
+
+
+class AmqpTransport(Transport):
+    """RabbitMQ through pika (see module docstring)."""
+
+    def __init__(self, settings: Settings, *, timeout: float = 30.0) -> None:
+        super().__init__(settings)
+        self.timeout = timeout
+        self.api = ManagementAPI.for_settings(settings)
+        self._io: threading.Thread | None = None
+        self._connection: Any = None
+        self._channel: Any = None
+        self._probe: Any = None
+        self._closing = False
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._generation = 0
+        self._subs: dict[str, tuple[Subscription, Callback, AckMode, int]] = {}
+        self._consumer_tags: dict[str, str] = {}
+        #: Delivery tags handed out and not yet acked or nacked, by subscription.
+        self._held: dict[str, list[int]] = {}
+        self._queues: set[str] = set()
+        self._exchanges: set[str] = set()
+        self._pending: dict[str, list[Callable[[], None]]] = {}
+        self._waiting: set[_Call[Any]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def connect(self) -> AmqpTransport:
+        with self._lock:
+            if self._io is not None and self._io.is_alive():
+                return self
+            self._closing, self._failure = False, None
+            self._ready.clear()
+            self._io = threading.Thread(target=self._run, daemon=True, name="zocalo-nb-amqp")
+            self._io.start()
+        if not self._ready.wait(self.timeout) or self._failure is not None:
+            self.close()
+            raise TransportError(
+                f"cannot connect to RabbitMQ at {self.settings.redacted_url()}: "
+                f"{self._failure or 'no answer'}",
+                hint="check host, port, vhost, user and password (amqp://user:pw@host:5672/vhost)",
+            )
+        return self
+
+    def close(self) -> None:
+        self._closing = True
+        io = self._io
+        if io is not None and io is not threading.current_thread():
+            io.join(self.timeout)
+        self._io = None
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connection is not None and not self._closing
+
+    def __repr__(self) -> str:
+        state = "connected" if self.is_connected else "closed"
+        return (
+            f"<AmqpTransport {self.settings.redacted_url()} {state}; delays via TTL queues; "
+            f"{'declares queues' if self.settings.declare else 'queues from the topology'}>"
+        )
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._closing:
+            try:
+                self._open()
+            except Exception as err:
+                if not self._ready.is_set():  # the first connect fails for the caller
+                    self._failure = err
+                    self._ready.set()
+                    return
+                log.warning("RabbitMQ: reconnecting failed (%s); again in %.1f s", err, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.5
+            self._ready.set()
+            try:
+                while not self._closing:
+                    self._connection.process_data_events(time_limit=0.2)
+            except Exception as err:
+                log.warning("RabbitMQ connection lost: %s", err)
+            finally:
+                self._shut()
+
+    def _open(self) -> None:
+        settings = self.settings
+        parameters = pika.ConnectionParameters(
+            host=settings.host,
+            port=settings.port,
+            virtual_host=settings.vhost,
+            credentials=pika.PlainCredentials(
+                settings.username or "guest", settings.password or "guest"
+            ),
+            heartbeat=max(settings.heartbeat // 1000, 0),
+            connection_attempts=1,
+            socket_timeout=5,
+            blocked_connection_timeout=60,
+            client_properties={"connection_name": "zocalo_nb"},
+        )
+        connection = pika.BlockingConnection(parameters)
+        channel = connection.channel()
+        channel.tx_select()
+        channel.add_on_return_callback(self._returned)
+        self._connection, self._channel = connection, channel
+        self._probe = connection.channel()
+        self._generation += 1
+        self._queues.clear()
+        self._exchanges.clear()
+        self._held.clear()
+        for sub, callback, ack, prefetch in list(self._subs.values()):
+            self._consume(sub, callback, ack, prefetch)
+
+    def _shut(self) -> None:
+        connection, self._connection, self._channel, self._probe = (
+            self._connection,
+            None,
+            None,
+            None,
+        )
+        for call in list(self._waiting):
+            call.fail(TransportError("the RabbitMQ connection was lost", hint="try again"))
+        if connection is not None:
+            try:
+                if connection.is_open:
+                    connection.close()
+            except Exception:  # closing a broken connection
+                log.debug("closing the RabbitMQ connection failed", exc_info=True)
+
+    def _call(self, action: Callable[[], T]) -> T:
+        """Run ``action`` on the I/O thread (at once when already there) and return its
+        result; pika's errors become TransportError."""
+        if threading.current_thread() is self._io:
+            return _translated(action)
+        connection = self._connection
+        if connection is None or self._closing:
+            raise TransportError(
+                "not connected to RabbitMQ", hint="connect() first, or wait for the reconnect"
+            )
+        call: _Call[T] = _Call(action)
+        self._waiting.add(call)
+        try:
+            connection.add_callback_threadsafe(call.run)
+            return call.result(self.timeout)
+        except pika.exceptions.AMQPError as err:
+            raise TransportError(f"RabbitMQ: {err!r}", hint="the connection closed") from err
+        finally:
+            self._waiting.discard(call)
+
+    # -- topology checks -------------------------------------------------------------------
+    def _probe_channel(self) -> Any:
+        if self._probe is None or not self._probe.is_open:
+            self._probe = self._connection.channel()
+        return self._probe
+
+    def _require_queue(self, name: str) -> None:
+        """On the I/O thread: the queue exists (or is declared when allowed)."""
+        if name in self._queues:
+            return
+        try:
+            self._probe_channel().queue_declare(name, passive=True)
+        except pika.exceptions.ChannelClosedByBroker as err:
+            self._probe = None
+            if err.reply_code != 404:
+                raise
+            if not self.settings.declare:
+                raise TransportError(
+                    f"queue {name!r} does not exist on RabbitMQ (vhost {self.settings.vhost!r})",
+                    hint=CONFIGURE_HINT,
+                ) from err
+            self._declare_queue(name)
+        self._queues.add(name)
+
+    def _declare_queue(self, name: str) -> None:
+        arguments: dict[str, Any] = {"x-queue-type": "quorum"}
+        if not name.startswith(RABBITMQ_DLQ_PREFIX):
+            dead = RABBITMQ_DLQ_PREFIX + name
+            self._probe_channel().queue_declare(
+                dead, durable=True, arguments={"x-queue-type": "quorum"}
+            )
+            arguments.update(
+                {
+                    "x-dead-letter-exchange": "",
+                    "x-dead-letter-routing-key": dead,
+                    "x-delivery-limit": self.settings.delivery_limit,
+                }
+            )
+        self._probe_channel().queue_declare(name, durable=True, arguments=arguments)
+
+    def _require_exchange(self, name: str) -> None:
+        """On the I/O thread: a fanout exchange for a topic (declared: a topic nobody
+        listens to is normal, unlike a missing queue)."""
+        if name not in self._exchanges:
+            self._probe_channel().exchange_declare(name, "fanout", durable=True)
+            self._exchanges.add(name)
+
+    def _delay_exchange(self, milliseconds: int, target: str) -> str:
+        """On the I/O thread: the exchange that delays by ``milliseconds`` into ``target``
+        (an exchange; "" for queues)."""
+        name = f"{DELAY_PREFIX}{target or 'queues'}.{milliseconds}"
+        if name not in self._exchanges:
+            probe = self._probe_channel()
+            probe.exchange_declare(name, "fanout", durable=True)
+            probe.queue_declare(
+                name,
+                durable=True,
+                arguments={
+                    "x-message-ttl": milliseconds,
+                    "x-dead-letter-exchange": target,
+                    "x-expires": milliseconds + DELAY_QUEUE_LINGER_MS,
+                },
+            )
+            probe.queue_bind(name, name)
+            self._exchanges.add(name)
+        return name
+
+    def _returned(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        log.error(
+            "RabbitMQ returned a message to %r as unroutable (%s %s): it was not delivered",
+            method.routing_key,
+            method.reply_code,
+            method.reply_text,
+        )
+
+    # -- sending ---------------------------------------------------------------------------
+    def _send(
+        self,
+        kind: Kind,
+        name: str,
+        text: str,
+        headers: dict[str, str],
+        delay: float | None,
+        expiration: float | None,
+        transaction: str | None,
+    ) -> None:
+        table: dict[str, Any] = {k: (v == "True") if k == RECIPE else v for k, v in headers.items()}
+        properties = pika.BasicProperties(
+            headers=table,
+            delivery_mode=2 if kind == "queue" else 1,
+            message_id=headers.get(MESSAGE_ID),
+            timestamp=int(time.time()),
+            expiration=str(int(expiration * 1000)) if expiration and not delay else None,
+        )
+        body = text.encode()
+        milliseconds = int(delay * 1000) if delay and delay > 0 else 0
+
+        def route() -> tuple[str, str, bool]:
+            if kind == "queue":
+                self._require_queue(name)
+                exchange, key = "", name
+            else:
+                self._require_exchange(name)
+                exchange, key = name, ""
+            if milliseconds:
+                return self._delay_exchange(milliseconds, exchange), key, True
+            return exchange, key, kind == "queue"
+
+        exchange, key, mandatory = self._call(route)
+
+        def publish() -> None:
+            self._channel.basic_publish(exchange, key, body, properties, mandatory=mandatory)
+
+        self._in_transaction(transaction, publish)
+
+    def _in_transaction(self, transaction: str | None, operation: Callable[[], None]) -> None:
+        if transaction is not None:
+            with self._lock:
+                if transaction not in self._pending:
+                    raise TransportError(
+                        f"no open transaction {transaction!r}", hint="begin() it first"
+                    )
+                self._pending[transaction].append(operation)
+            return
+
+        def alone() -> None:
+            operation()
+            self._channel.tx_commit()
+
+        self._call(alone)
+
+    # -- receiving -------------------------------------------------------------------------
+    def _subscribe(
+        self, sub: Subscription, callback: Callback, ack: AckMode, prefetch: int
+    ) -> None:
+        with self._lock:
+            self._subs[sub.id] = (sub, callback, ack, prefetch)
+        try:
+            self._call(lambda: self._consume(sub, callback, ack, prefetch))
+        except BaseException:
+            with self._lock:
+                self._subs.pop(sub.id, None)
+            raise
+
+    def _consume(self, sub: Subscription, callback: Callback, ack: AckMode, prefetch: int) -> None:
+        """On the I/O thread: start consuming for ``sub``."""
+        channel = self._channel
+        if sub.kind == "topic":
+            self._require_exchange(sub.destination)
+            queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+            channel.queue_bind(queue, sub.destination)
+        else:
+            self._require_queue(sub.destination)
+            queue = sub.destination
+        channel.basic_qos(prefetch_count=prefetch)
+        generation = self._generation
+        self._held[sub.id] = []
+
+        def deliver(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+            message = self._message(sub, method, properties, body, generation)
+            if ack != "auto":
+                self._held[sub.id].append(method.delivery_tag)
+            try:
+                callback(message)
+            except Exception:
+                log.exception("callback for %s raised; the transport goes on", sub.destination)
+
+        self._consumer_tags[sub.id] = channel.basic_consume(
+            queue, deliver, auto_ack=ack == "auto", consumer_tag=f"{sub.id}-{generation}"
+        )
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subs.pop(subscription.id, None)
+
+        def cancel() -> None:
+            tag = self._consumer_tags.pop(subscription.id, None)
+            if tag is not None and self._channel is not None:
+                self._channel.basic_cancel(tag)
+                for held in self._held.pop(subscription.id, []):  # back to the queue
+                    self._channel.basic_nack(held, requeue=True)
+                self._channel.tx_commit()
+
+        if self.is_connected:
+            self._call(cancel)
+
+    def _message(
+        self, sub: Subscription, method: Any, properties: Any, body: bytes, generation: int
+    ) -> Message:
+        raw = properties.headers or {}
+        headers = {str(k): _text(v) for k, v in raw.items()}
+        kind = "topic" if sub.kind == "topic" else "queue"
+        headers[DESTINATION] = f"/{kind}/{sub.destination}"
+        headers[BROKER_MESSAGE_ID] = properties.message_id or f"{generation}-{method.delivery_tag}"
+        headers[REDELIVERED] = "true" if method.redelivered else "false"
+        if properties.timestamp:
+            headers[TIMESTAMP] = str(int(properties.timestamp) * 1000)
+        death = last_death(raw.get(X_DEATH))
+        if death.get("queue") and ORIGINAL_DESTINATION not in headers:
+            headers[ORIGINAL_DESTINATION] = f"/queue/{death['queue']}"
+        count = raw.get("x-delivery-count")
+        if isinstance(count, int):
+            delivery_count: int | None = count + 1
+        else:
+            delivery_count = None if method.redelivered else 1
+        text = body.decode("utf-8", "replace")
+        value, is_json = decode(text)
+        return Message(
+            headers[DESTINATION],
+            value,
+            headers,
+            is_json,
+            bool(method.redelivered),
+            delivery_count,
+            f"{generation}:{method.delivery_tag}",
+            sub.id,
+            text,
+        )
+
+    # -- acknowledging ---------------------------------------------------------------------
+    def _tags(self, message: Message, cumulative: bool) -> list[int]:
+        """On the I/O thread: the delivery tags an ack of ``message`` settles (taken out of
+        the held list; none when already settled or from an earlier connection)."""
+        generation, _, tag_text = message.ack_id.partition(":")
+        held = self._held.get(message.subscription)
+        if held is None or not tag_text or int(generation) != self._generation:
+            return []
+        tag = int(tag_text)
+        if tag not in held:
+            return []
+        taken = [t for t in held if t <= tag] if cumulative else [tag]
+        self._held[message.subscription] = [t for t in held if t not in taken]
+        return taken
+
+    def _settle(self, message: Message, transaction: str | None, ack: bool) -> None:
+        entry = self._subs.get(message.subscription)
+        cumulative = ack and entry is not None and entry[2] == "cumulative"
+
+        def settle() -> None:
+            for tag in self._tags(message, cumulative):
+                if ack:
+                    self._channel.basic_ack(tag)
+                else:
+                    self._channel.basic_nack(tag, requeue=True)
+
+        self._in_transaction(transaction, settle)
+
+    def _ack(self, message: Message, transaction: str | None) -> None:
+        self._settle(message, transaction, ack=True)
+
+    def _nack(self, message: Message, transaction: str | None) -> None:
+        self._settle(message, transaction, ack=False)
+
+    # -- transactions ----------------------------------------------------------------------
+    def _begin(self, transaction: str) -> None:
+        with self._lock:
+            self._pending[transaction] = []
+
+    def _commit(self, transaction: str, confirm: bool) -> None:
+        with self._lock:
+            operations = self._pending.pop(transaction, None)
+        if operations is None:
+            raise TransportError(f"no open transaction {transaction!r}", hint="begin() it first")
+
+        def commit() -> None:
+            try:
+                for operation in operations:
+                    operation()
+                self._channel.tx_commit()
+            except BaseException:
+                if self._channel is not None and self._channel.is_open:
+                    self._channel.tx_rollback()
+                raise
+
+        self._call(commit)
+
+    def _abort(self, transaction: str) -> None:
+        with self._lock:
+            self._pending.pop(transaction, None)
+        if not self.is_connected:
+            raise TransportError("not connected", hint="the broker redelivers by itself")
+
+    # -- looking -----------------------------------------------------------------------------
+    def dlq(self, queue: str) -> str:
+        """RabbitMQ's rule (upstream's topology): ``dlq.<queue>``."""
+        return f"/queue/{RABBITMQ_DLQ_PREFIX}{self.name(queue)}"
+
+    def dead_letter_queues(self) -> list[QueueStats]:
+        prefix = self.settings.prefix
+        return self.list_queues(
+            f"{RABBITMQ_DLQ_PREFIX}{prefix}." if prefix else RABBITMQ_DLQ_PREFIX
+        )
+
+    def browse(
+        self, queue: str, *, limit: int | None = None, timeout: float = 5.0
+    ) -> list[Message]:
+        """The messages waiting, taken and handed back in order (see module docstring);
+        refused on a queue with a delivery limit."""
+        name = self.name(queue)
+        try:
+            info = self.api.queue(self.settings.vhost, name)
+        except TransportError as err:
+            if "HTTP 404" in err.message:
+                return []
+            raise
+        limit_set = (info.get("arguments") or {}).get("x-delivery-limit") or (
+            info.get("effective_policy_definition") or {}
+        ).get("delivery-limit")
+        if limit_set:
+            raise TransportError(
+                f"browsing {name!r} would count as a delivery of every message in it, and its "
+                f"delivery-limit ({limit_set}) would dead-letter them",
+                hint="RabbitMQ has no browser: browse dead-letter queues (no delivery limit), "
+                "use statistics() for a work queue's depth",
+            )
+        return self._call(lambda: self._peek(name, limit))
+
+    def _peek(self, name: str, limit: int | None) -> list[Message]:
+        """On the I/O thread: take every message of the queue on a channel of their own and
+        hand them all back with one multiple nack (a quorum queue puts returned messages at
+        its back: returning all of them, in order, keeps the order); the first ``limit``."""
+        try:
+            self._probe_channel().queue_declare(name, passive=True)
+        except pika.exceptions.ChannelClosedByBroker as err:
+            self._probe = None
+            if err.reply_code == 404:
+                return []
+            raise
+        channel = self._connection.channel()
+        sub = Subscription("browse", name, "queue")
+        found: list[Message] = []
+        last = 0
+        try:
+            while True:
+                method, properties, body = channel.basic_get(name, auto_ack=False)
+                if method is None:
+                    break
+                last = method.delivery_tag
+                message = self._message(sub, method, properties, body, -1)
+                found.append(message._replace(ack_id="", subscription=""))
+            if last:
+                channel.basic_nack(last, multiple=True, requeue=True)
+        finally:
+            channel.close()
+        deadline = time.monotonic() + 5.0  # returned only once they are back in the queue
+        while found and time.monotonic() < deadline:
+            back = self._probe_channel().queue_declare(name, passive=True).method.message_count
+            if back >= len(found):
+                break
+            self._connection.sleep(0.02)
+        return found if limit is None else found[:limit]
+
+    def statistics(self, queue: str, *, timeout: float = 5.0) -> QueueStats:
+        """Messages ready and consumers as the broker says now (a passive declare); unacked,
+        enqueued and dequeued from the management API (behind by its statistics interval)."""
+        name = self.name(queue)
+
+        def now() -> tuple[int, int] | None:
+            try:
+                answer = self._probe_channel().queue_declare(name, passive=True)
+            except pika.exceptions.ChannelClosedByBroker as err:
+                self._probe = None
+                if err.reply_code == 404:
+                    return None
+                raise
+            return answer.method.message_count, answer.method.consumer_count
+
+        current = self._call(now)
+        if current is None:
+            return QueueStats(f"/queue/{name}", 0, 0, 0, 0)
+        ready, consumers = current
+        try:
+            info = self.api.queue(self.settings.vhost, name)
+        except TransportError as err:
+            if "HTTP 404" in err.message:
+                return QueueStats(f"/queue/{name}", ready, consumers, 0, 0)
+            raise
+        counted = queue_stats(info)
+        unacked = int(info.get("messages_unacknowledged") or 0)
+        return QueueStats(
+            counted.queue, ready + unacked, consumers, counted.enqueued, counted.dequeued
+        )
+
+    def list_queues(self, prefix: str, *, timeout: float = 5.0) -> list[QueueStats]:
+        return [
+            queue_stats(info)
+            for info in self.api.queues(self.settings.vhost)
+            if str(info.get("name", "")).startswith(prefix)
+        ]
+
+    def sibling(self) -> AmqpTransport:
+        return AmqpTransport(self.settings, timeout=self.timeout).connect()
+
+
+class _Call(Generic[T]):
+    """An action handed to the I/O thread, and its outcome."""
+
+    def __init__(self, action: Callable[[], T]) -> None:
+        self.action = action
+        self.done = threading.Event()
+        self.value: T | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.value = _translated(self.action)
+        except BaseException as err:
+            self.error = err
+        self.done.set()
+
+    def fail(self, error: BaseException) -> None:
+        if not self.done.is_set():
+            self.error = error
+            self.done.set()
+
+    def result(self, timeout: float) -> T:
+        if not self.done.wait(timeout):
+            raise TransportError(
+                f"RabbitMQ did not answer within {timeout:g} s", hint="check the broker"
+            )
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
+
+
+def _translated(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except pika.exceptions.AMQPError as err:
+        raise TransportError(f"RabbitMQ: {err!r}", hint="see the broker's log") from err
+
+
+def _text(value: Any) -> str:
+    """A header value as text (AMQP tables carry booleans, numbers, lists and times)."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=_json_default)
+    return str(value)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)

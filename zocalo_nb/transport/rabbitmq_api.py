@@ -1,0 +1,96 @@
+"""RabbitMQ's management HTTP API, as much as the transport and the topology need.
+
+Example::
+
+    api = ManagementAPI.for_settings(settings)
+    api.queues("zocalo")                 # every queue of the vhost, with counters
+    api.put(f"queues/zocalo/{name}", {"durable": True, "arguments": {...}})
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from zocalo_nb.config import Settings
+from zocalo_nb.transport.base import QueueStats, TransportError
+
+
+@dataclass(frozen=True)
+class ManagementAPI:
+    """A client of ``http://host:port/api`` with basic authentication."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> ManagementAPI:
+        return cls(
+            settings.host,
+            settings.management_port,
+            settings.username or "guest",
+            settings.password or "guest",
+        )
+
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+        """The decoded JSON answer (None when empty); TransportError naming the path."""
+        data = None if body is None else json.dumps(body).encode()
+        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        request = urllib.request.Request(
+            f"http://{self.host}:{self.port}/api/{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                text = answer.read()
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode("utf-8", "replace")[:300]
+            raise TransportError(
+                f"RabbitMQ management API {method} /api/{path}: HTTP {err.code} {detail}",
+                hint="check the user's permissions and tags (administrator or monitoring)",
+            ) from err
+        except OSError as err:
+            raise TransportError(
+                f"RabbitMQ management API at {self.host}:{self.port} unreachable: {err}",
+                hint="enable the rabbitmq_management plugin, or give ?management=PORT in the URL",
+            ) from err
+        return json.loads(text) if text else None
+
+    def get(self, path: str) -> Any:
+        return self.request("GET", path)
+
+    def put(self, path: str, body: Any) -> Any:
+        return self.request("PUT", path, body)
+
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path)
+
+    def queues(self, vhost: str) -> list[dict[str, Any]]:
+        answer = self.get(f"queues/{quote(vhost, safe='')}")
+        return list(answer or [])
+
+    def queue(self, vhost: str, name: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self.get(f"queues/{quote(vhost, safe='')}/{quote(name, safe='')}")
+        return answer
+
+
+def queue_stats(info: dict[str, Any]) -> QueueStats:
+    """Our counters from the API's description of a queue (its statistics lag by the broker's
+    collection interval, 5 s by default)."""
+    stats = info.get("message_stats") or {}
+    return QueueStats(
+        queue=f"/queue/{info['name']}",
+        depth=int(info.get("messages") or 0),
+        consumers=int(info.get("consumers") or 0),
+        enqueued=int(stats.get("publish") or 0),
+        dequeued=int(stats.get("ack") or 0) + int(stats.get("get_no_ack") or 0),
+    )
