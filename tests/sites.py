@@ -1,21 +1,22 @@
-"""The ``site`` fixture: the same monitoring tests on memory:// and on ActiveMQ."""
+"""The ``site`` fixture: the same monitoring tests on memory://, ActiveMQ and RabbitMQ."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 import pytest
 
-from tests.brokers import TEST_REDELIVERIES
+from tests.brokers import TEST_REDELIVERIES, eventually
 from zocalo_nb.config import Settings
 from zocalo_nb.service import Service, ServiceRunner
-from zocalo_nb.transport import MemoryBroker, Transport, connect
+from zocalo_nb.transport import MemoryBroker, Message, Transport, connect
 
 
 class Site:
-    """A broker (memory or ActiveMQ) in a namespace of its own: transports and runners."""
+    """A broker (memory, ActiveMQ or RabbitMQ) in a namespace of its own."""
 
     def __init__(self, kind: str, url: str | None) -> None:
         self.kind, self.url = kind, url
@@ -39,6 +40,19 @@ class Site:
         self.transports.append(transport)
         return transport
 
+    def waiting(self, transport: Transport, queue: str) -> list[Message]:
+        """The messages waiting in ``queue``, browsed. RabbitMQ refuses to browse a work
+        queue (each browse would count as a delivery), so there they are consumed: ask last."""
+        if self.kind != "rabbitmq":
+            return transport.browse(queue)
+        taken: list[Message] = []
+        reader = self.connect()
+        reader.subscribe(queue, lambda m: (taken.append(m), reader.ack(m)), ack="client")
+        time.sleep(0.5)
+        assert eventually(lambda: transport.statistics(queue).depth == 0)
+        reader.close()
+        return taken
+
     def runner(self, services: Sequence[Service], **options: object) -> ServiceRunner:
         return ServiceRunner(
             services,
@@ -55,9 +69,11 @@ class Site:
             self.broker.close()
 
 
-@pytest.fixture(params=["memory", "activemq"])
+@pytest.fixture(params=["memory", "activemq", "rabbitmq"])
 def site(request: pytest.FixtureRequest) -> Iterator[Site]:
-    url = request.getfixturevalue("activemq_url") if request.param == "activemq" else None
+    url = None
+    if request.param != "memory":
+        url = request.getfixturevalue(f"{request.param}_url")
     result = Site(request.param, url)
     yield result
     result.close()

@@ -28,9 +28,10 @@ def test_start_refuses_a_port_something_else_answers_on(tmp_path: Path) -> None:
 
 
 def test_cli_start_status_stop_round_trip_stops_only_what_it_started(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / "node"
+    monkeypatch.chdir(tmp_path)
+    folder = Path(".zocalo-nb/node")  # relative, as ./dev test gives it
     port, management = free_port(), free_port()
     args = ["--kind", "rabbitmq", "--dir", str(folder), "--port", str(port)]
     args += ["--management-port", str(management), "--password", TEST_PASSWORD]

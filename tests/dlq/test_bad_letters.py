@@ -51,7 +51,7 @@ def test_bad_letters_are_shown_skipped_and_left_while_the_others_move(
     assert eventually(lambda: client.statistics("work").depth == 9)
     left = client.browse(where)
     assert sorted(str(m.body)[:12] for m in left) == sorted([str(broken)[:12], "{not json"])
-    arrived = [m.body for m in client.browse("work")]
+    arrived = [m.body for m in site.waiting(client, "work")]
     assert all(b["recipe"]["1"]["parameters"] == {"threshold": 3} for b in arrived)
     assert sorted(b["payload"]["n"] for b in arrived) == [0, 1, 2, 3, 4, 5, 8, 9, 10]
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.brokers import eventually
 from tests.transport.conftest import Harness
-from zocalo_nb.transport import Message, RawBody, TransportError
+from zocalo_nb.transport import Message, RawBody, Transport, TransportError
 from zocalo_nb.transport.message import MESSAGE_ID
 
 
@@ -39,19 +39,9 @@ class Inbox:
         return list(self.messages)
 
 
-def waiting(harness: Harness, transport: object, queue: str) -> list[Message]:
-    """The messages waiting in ``queue``, browsed. RabbitMQ cannot browse a work queue
-    without counting a delivery of each message (it refuses to), so there they are consumed:
-    the tests ask last."""
-    if harness.kind != "rabbitmq":
-        return transport.browse(queue)  # type: ignore[attr-defined, no-any-return]
-    reader = harness.connect()
-    inbox = Inbox(reader, "ack")
-    reader.subscribe(queue, inbox)
-    time.sleep(0.5)
-    assert eventually(lambda: transport.statistics(queue).depth == 0)  # type: ignore[attr-defined]
-    reader.close()
-    return inbox.messages
+def waiting(harness: Harness, transport: Transport, queue: str) -> list[Message]:
+    """The messages waiting in ``queue`` (see :meth:`Site.waiting`)."""
+    return harness.waiting(transport, queue)
 
 
 def test_queue_messages_go_to_one_of_competing_consumers(harness: Harness) -> None:

@@ -86,14 +86,20 @@ def explain(run: Run, state: RunState, events: list[Record]) -> Explanation:
     for record in events:
         if record.get("state") == EventState.DEAD_LETTERED:
             error = record.get("error") or {}
-            queue = home_queue(str(record.get("queue") or "")).split("/")[-1]
+            queue = home_queue(str(record.get("queue") or ""))
+            if record.get("dlq"):  # where the service put it (each broker names DLQs its way)
+                where = str(record["dlq"]).removeprefix("/queue/")
+            elif run.transport is not None and queue.startswith("/queue/"):
+                where = run.transport.dlq(queue).removeprefix("/queue/")
+            else:
+                where = f"DLQ.{queue.split('/')[-1]}"
             what = f"{error.get('type')}: {error.get('message')}" if error else record.get("reason")
             reasons.append(
                 Reason(
                     EventState.DEAD_LETTERED,
                     record.get("step"),
                     f"dead-lettered by {record.get('service')}: {what}",
-                    f"its message waits in DLQ.{queue}; fix the cause, then rerun the step",
+                    f"its message waits in {where}; fix the cause, then rerun the step",
                 )
             )
     states = state.states()

@@ -122,18 +122,19 @@ class RabbitMQ:
             start_new_session=True,
         )
         (self.base / "epmd.pid").write_text(f"{epmd.pid}\n")
+        base = self.base.resolve()  # the node runs in it: relative paths would not do
         env = {
-            "HOME": str(self.base),
+            "HOME": str(base),
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
             "ERL_EPMD_PORT": str(epmd_port),
             "RABBITMQ_NODENAME": self.node,
-            "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
-            "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(self.base / "log"),
+            "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(base / "log"),
             "RABBITMQ_DIST_PORT": str(_free_port()),
-            "RABBITMQ_PID_FILE": str(self.pid_file),
+            "RABBITMQ_PID_FILE": str(base / self.pid_file.name),
         }
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(

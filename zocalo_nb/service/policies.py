@@ -36,7 +36,7 @@ from zocalo_nb.wire.headers import (
     SERVICE,
     TRACEBACK,
 )
-from zocalo_nb.wire.queues import dead_letter_queue, home_queue, is_suspect, suspect_queue
+from zocalo_nb.wire.queues import home_queue, is_suspect, suspect_queue
 
 log = logging.getLogger(__name__)
 TRACEBACK_LIMIT = 2000
@@ -127,8 +127,9 @@ class DeadLetters:
             headers[ERROR_TYPE] = error_name(err)
             headers[ERROR] = one_line(err)[:1000]
             headers[TRACEBACK] = _traceback(err)
-        copy = copy_of(self.transport, delivery, dead_letter_queue(message.destination), headers)
-        extra: dict[str, Any] = {"reason": reason}
+        dead = self.transport.dlq(home_queue(message.destination))  # the broker's naming rule
+        copy = copy_of(self.transport, delivery, dead, headers)
+        extra: dict[str, Any] = {"reason": reason, "dlq": dead}
         if err is not None:
             extra["error"] = _error(err)
         if started is not None:
@@ -143,7 +144,7 @@ class DeadLetters:
         headers[ERROR_TYPE] = error_name(err)
         headers[MESSAGE_ID] = str(message.message_id)[:200] or new_message_id()
         text = message.text or (message.body if isinstance(message.body, str) else "")
-        name = dead_letter_queue(message.destination).split("/", 2)[2]
+        name = self.transport.dlq(home_queue(message.destination)).split("/", 2)[2]
         return MessageCommit(message, [(Prepared("queue", name, text, headers), None)])
 
 
@@ -196,9 +197,26 @@ class CrashPolicy(Protocol):
     """What a redelivered message becomes (its consumer died or stopped holding it), and
     which extra queues a runner consumes for it."""
 
-    def redelivered(self, delivery: Delivery, counted: int) -> MessageCommit: ...
+    def redelivered(self, delivery: Delivery, counted: int) -> MessageCommit | None:
+        """What becomes of the message, or None to process it as usual."""
 
     def extra_queues(self, queue: str) -> list[str]: ...
+
+
+class BrokerDeliveryLimit:
+    """For brokers that count deliveries and dead-letter by themselves (RabbitMQ's quorum
+    queues with a ``delivery-limit``): a redelivered message is processed again as it is,
+    and the broker moves it to ``dlq.<queue>`` (with ``x-death``) once its limit is
+    reached; no quarantine queue is needed."""
+
+    def __init__(self, transport: Transport, dead_letters: DeadLetters) -> None:
+        self.transport, self.dead_letters = transport, dead_letters
+
+    def redelivered(self, delivery: Delivery, counted: int) -> MessageCommit | None:
+        return None
+
+    def extra_queues(self, queue: str) -> list[str]:
+        return []
 
 
 class CrashQuarantine:

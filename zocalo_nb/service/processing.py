@@ -41,6 +41,7 @@ from typing import Any
 from zocalo_nb.dispatch import MessageContext, NotARecipeMessage, RecipeMessage, StepContext
 from zocalo_nb.dispatch.events import input_payload
 from zocalo_nb.service.policies import (
+    BrokerDeliveryLimit,
     CrashPolicy,
     CrashQuarantine,
     DeadLetters,
@@ -56,7 +57,7 @@ from zocalo_nb.service.watch import SlowWatch
 from zocalo_nb.transport import Message, RawBody, Transport
 from zocalo_nb.wire.events import EVENTS_TOPIC, EventState
 from zocalo_nb.wire.headers import ATTEMPT, DEAD_LETTERED_AT, DLQ_HEADERS, REDELIVERIES
-from zocalo_nb.wire.queues import SUSPECTS, dead_letter_queue, home_queue, suspect_queue
+from zocalo_nb.wire.queues import SUSPECTS, home_queue, suspect_queue
 
 log = logging.getLogger(__name__)
 __all__ = [  # and the wire names services have always offered here
@@ -67,7 +68,6 @@ __all__ = [  # and the wire names services have always offered here
     "SUSPECTS",
     "MessageCommit",
     "Processor",
-    "dead_letter_queue",
     "home_queue",
     "suspect_queue",
 ]
@@ -95,7 +95,10 @@ class Processor:
         self.dead_letters = DeadLetters(transport, host)
         self.retries = Retries(transport, self.dead_letters)
         #: What a redelivery after a crash becomes (the broker's own counts, where it has them).
-        self.crashes: CrashPolicy = crashes or CrashQuarantine(transport, self.dead_letters)
+        if crashes is None:
+            policy = BrokerDeliveryLimit if transport.counts_deliveries else CrashQuarantine
+            crashes = policy(transport, self.dead_letters)
+        self.crashes: CrashPolicy = crashes
         self.cumulative_acks = cumulative_acks
         self.confirm = confirm
         self.host = host
@@ -202,7 +205,9 @@ class Processor:
             limit = service.max_attempts
         limit = max(1, limit)
         if message.redelivered:
-            return self.crashes.redelivered(info, redeliveries)
+            decided = self.crashes.redelivered(info, redeliveries)
+            if decided is not None:
+                return decided
         announce = self.events and service.events
         watch = self._watch if announce else None
         if announce and watch is None:

@@ -85,6 +85,8 @@ CONFIGURE_HINT = (
 class AmqpTransport(Transport):
     """RabbitMQ through pika (see module docstring)."""
 
+    counts_deliveries = True
+
     def __init__(self, settings: Settings, *, timeout: float = 30.0) -> None:
         super().__init__(settings)
         self.timeout = timeout
@@ -586,6 +588,22 @@ class AmqpTransport(Transport):
         """Messages ready and consumers as the broker says now (a passive declare); unacked,
         enqueued and dequeued from the management API (behind by its statistics interval)."""
         name = self.name(queue)
+        try:
+            info = self.api.queue(self.settings.vhost, name)
+        except TransportError as err:
+            if "HTTP 404" not in err.message:
+                raise
+            info = {"name": name}
+        return self._stats(info)
+
+    def list_queues(self, prefix: str, *, timeout: float = 5.0) -> list[QueueStats]:
+        """The vhost's queues named ``prefix...`` (from the management API), each counted as
+        :meth:`statistics` counts."""
+        listed = self.api.queues(self.settings.vhost)
+        return [self._stats(i) for i in listed if str(i.get("name", "")).startswith(prefix)]
+
+    def _stats(self, info: dict[str, Any]) -> QueueStats:
+        name = str(info["name"])
 
         def now() -> tuple[int, int] | None:
             try:
@@ -598,27 +616,12 @@ class AmqpTransport(Transport):
             return answer.method.message_count, answer.method.consumer_count
 
         current = self._call(now)
-        if current is None:
-            return QueueStats(f"/queue/{name}", 0, 0, 0, 0)
-        ready, consumers = current
-        try:
-            info = self.api.queue(self.settings.vhost, name)
-        except TransportError as err:
-            if "HTTP 404" in err.message:
-                return QueueStats(f"/queue/{name}", ready, consumers, 0, 0)
-            raise
+        ready, consumers = current if current is not None else (0, 0)
         counted = queue_stats(info)
         unacked = int(info.get("messages_unacknowledged") or 0)
         return QueueStats(
             counted.queue, ready + unacked, consumers, counted.enqueued, counted.dequeued
         )
-
-    def list_queues(self, prefix: str, *, timeout: float = 5.0) -> list[QueueStats]:
-        return [
-            queue_stats(info)
-            for info in self.api.queues(self.settings.vhost)
-            if str(info.get("name", "")).startswith(prefix)
-        ]
 
     def sibling(self) -> AmqpTransport:
         return AmqpTransport(self.settings, timeout=self.timeout).connect()

@@ -26,8 +26,3 @@ def home_queue(destination: str) -> str:
 def is_suspect(destination: str) -> bool:
     """True for a quarantine queue."""
     return destination.endswith(SUSPECTS)
-
-
-def dead_letter_queue(destination: str) -> str:
-    """The absolute DLQ of the queue a (possibly quarantined) message belongs to."""
-    return f"/queue/{DLQ_PREFIX}" + home_queue(destination).split("/", 2)[-1]
