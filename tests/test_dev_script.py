@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -56,3 +57,21 @@ def test_a_passing_pytest_run_goes_on_to_the_notebooks(tmp_path: Path) -> None:
 def test_pytest_collecting_nothing_is_a_failure(tmp_path: Path) -> None:
     code, pytest_calls = run_dev_test(tmp_path, pytest_exit=5)
     assert code != 0 and len(pytest_calls) == 1
+
+
+def test_the_test_command_leaves_the_checkouts_broker_folders_alone(tmp_path: Path) -> None:
+    # A run of ./dev test inside the suite once deleted the live RabbitMQ node's folder
+    # (rm -rf of a path in the checkout): the suite's own node then failed mid-run.
+    sentinel = ROOT / ".zocalo-nb" / "test-rabbitmq" / "sentinel"
+    sentinel.parent.mkdir(parents=True, exist_ok=True)
+    existed = sentinel.exists()
+    sentinel.touch()
+    try:
+        code, _ = run_dev_test(tmp_path, pytest_exit=0)
+        assert code == 0
+        assert sentinel.exists()
+    finally:
+        if not existed:
+            sentinel.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                sentinel.parent.rmdir()

@@ -2,6 +2,7 @@
 upstream's own service starter (``workflows.contrib.start_service``).
 
 python -m tests.upstream.forward_service QUEUE --stomp-host ... (upstream's options)
+python -m tests.upstream.forward_service QUEUE --rabbit-host ... (PikaTransport)
 
 Each message is handled as upstream services do: begin a transaction, ack, send onward,
 commit; a payload with ``"reject": true`` is nacked (the broker dead-letters it after its
@@ -47,8 +48,12 @@ def main() -> None:
     known = workflows.services.get_known_services  # fills upstream's registry cache
     known()
     known.cache["UpstreamForward"] = lambda: UpstreamForward  # type: ignore[attr-defined]
+    options = sys.argv[2:]
+    transport = (
+        "PikaTransport" if any(o.startswith("--rabbit") for o in options) else "StompTransport"
+    )
     ServiceStarter().run(
-        ["-s", "UpstreamForward", "-t", "StompTransport", *sys.argv[2:]],
+        ["-s", "UpstreamForward", "-t", transport, *options],
         program_name="upstream_forward",
     )
 

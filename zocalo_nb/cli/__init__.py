@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from zocalo_nb._version import __version__
-from zocalo_nb.cli import broker, demo, dlq, monitor, recipes, services, wrap
+from zocalo_nb.cli import broker, demo, dlq, monitor, rabbitmq, recipes, services, wrap
 from zocalo_nb.cli.exitcodes import ExitCode
 from zocalo_nb.errors import ZocaloNbError
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_commands(commands)
     wrap.add_commands(commands)
     broker.add_commands(commands)
+    rabbitmq.add_commands(commands)
     return parser
 
 

@@ -27,6 +27,7 @@ from zocalo_nb.wire.headers import (
     DLQ_REINJECTED,
     REDELIVERIES,
     TIMESTAMP,
+    X_DEATH,
 )
 
 _UNSAFE = re.compile(r"[^a-zA-Z0-9._-]+", re.UNICODE)
@@ -50,7 +51,7 @@ def export(letter: DeadLetter, location: str | os.PathLike[str], *, sync: bool =
     path.parent.mkdir(parents=True, exist_ok=True)
     content = {
         "exported": {"date": time.strftime("%Y-%m-%d"), "time": time.strftime("%H:%M:%S")},
-        "header": dict(letter.headers),
+        "header": {k: _structured(k, v) for k, v in letter.headers.items()},
         "message": letter.body,
     }
     partial = path.with_name(path.name + ".part")
@@ -61,6 +62,17 @@ def export(letter: DeadLetter, location: str | os.PathLike[str], *, sync: bool =
             os.fsync(handle.fileno())
     os.replace(partial, path)
     return path
+
+
+def _structured(name: str, value: str) -> object:
+    """A header as upstream's files hold it: RabbitMQ's ``x-death`` as its list of records
+    (upstream's dlq_reinject reads it as one), everything else as text."""
+    if name == X_DEATH:
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def read(path: str | os.PathLike[str]) -> DeadLetter:

@@ -158,7 +158,7 @@ class DeadLetter:
             "error_type": h.get(ERROR_TYPE),
             "error": h.get(ERROR) or h.get("dlqDeliveryFailureCause"),
             "reason": h.get(REASON) or _death_reason(self.death) or BROKER_REASON,
-            "attempts": _count(h.get(ATTEMPTS)) or _count(self.death.get("count")),
+            "attempts": _count(h.get(ATTEMPTS)),
             "parameters": self.parameters,
             "payload": summary[:SUMMARY_CHARS],
             "message_id": self.message_id,

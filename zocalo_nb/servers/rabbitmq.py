@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -46,7 +47,9 @@ class RabbitMQ:
     user: str = "zocalo"
     password: str = field(default="zocalo", repr=False)
     vhost: str = "zocalo"
-    node: str = "zocalo-nb@localhost"
+    #: The Erlang node name; default: one of its own per folder (two nodes of one name on
+    #: a machine would disturb each other).
+    node: str = ""
     statistics_interval_ms: int = 500
 
     @property
@@ -128,7 +131,7 @@ class RabbitMQ:
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
             "ERL_EPMD_PORT": str(epmd_port),
-            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODENAME": self.node or _node_name(base),
             "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
             "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
@@ -246,6 +249,11 @@ class RabbitMQ:
                 if alive(pid):
                     os.kill(pid, signal.SIGKILL)
         file.unlink(missing_ok=True)
+
+
+def _node_name(base: Path) -> str:
+    digest = hashlib.sha256(str(base).encode()).hexdigest()[:10]
+    return f"zocalo-nb-{digest}@localhost"
 
 
 def _basic(user: str, password: str) -> str:

@@ -197,26 +197,9 @@ class CrashPolicy(Protocol):
     """What a redelivered message becomes (its consumer died or stopped holding it), and
     which extra queues a runner consumes for it."""
 
-    def redelivered(self, delivery: Delivery, counted: int) -> MessageCommit | None:
-        """What becomes of the message, or None to process it as usual."""
+    def redelivered(self, delivery: Delivery, counted: int) -> MessageCommit: ...
 
     def extra_queues(self, queue: str) -> list[str]: ...
-
-
-class BrokerDeliveryLimit:
-    """For brokers that count deliveries and dead-letter by themselves (RabbitMQ's quorum
-    queues with a ``delivery-limit``): a redelivered message is processed again as it is,
-    and the broker moves it to ``dlq.<queue>`` (with ``x-death``) once its limit is
-    reached; no quarantine queue is needed."""
-
-    def __init__(self, transport: Transport, dead_letters: DeadLetters) -> None:
-        self.transport, self.dead_letters = transport, dead_letters
-
-    def redelivered(self, delivery: Delivery, counted: int) -> MessageCommit | None:
-        return None
-
-    def extra_queues(self, queue: str) -> list[str]:
-        return []
 
 
 class CrashQuarantine:

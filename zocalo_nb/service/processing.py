@@ -41,7 +41,6 @@ from typing import Any
 from zocalo_nb.dispatch import MessageContext, NotARecipeMessage, RecipeMessage, StepContext
 from zocalo_nb.dispatch.events import input_payload
 from zocalo_nb.service.policies import (
-    BrokerDeliveryLimit,
     CrashPolicy,
     CrashQuarantine,
     DeadLetters,
@@ -95,10 +94,7 @@ class Processor:
         self.dead_letters = DeadLetters(transport, host)
         self.retries = Retries(transport, self.dead_letters)
         #: What a redelivery after a crash becomes (the broker's own counts, where it has them).
-        if crashes is None:
-            policy = BrokerDeliveryLimit if transport.counts_deliveries else CrashQuarantine
-            crashes = policy(transport, self.dead_letters)
-        self.crashes: CrashPolicy = crashes
+        self.crashes: CrashPolicy = crashes or CrashQuarantine(transport, self.dead_letters)
         self.cumulative_acks = cumulative_acks
         self.confirm = confirm
         self.host = host
@@ -205,9 +201,7 @@ class Processor:
             limit = service.max_attempts
         limit = max(1, limit)
         if message.redelivered:
-            decided = self.crashes.redelivered(info, redeliveries)
-            if decided is not None:
-                return decided
+            return self.crashes.redelivered(info, redeliveries)
         announce = self.events and service.events
         watch = self._watch if announce else None
         if announce and watch is None:

@@ -96,10 +96,6 @@ class Transport(abc.ABC):
         self.extensions: dict[str, object] = {}
         self.extensions_lock = threading.Lock()  # not _lock: connecting must not wait on it
 
-    #: True when the broker counts deliveries and dead-letters by itself past a limit
-    #: (RabbitMQ's quorum queues); services then need no crash quarantine.
-    counts_deliveries = False
-
     # -- lifecycle -------------------------------------------------------------------------
     @abc.abstractmethod
     def connect(self) -> Transport:

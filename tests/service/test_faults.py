@@ -1,5 +1,5 @@
-"""Fault tests on a real ActiveMQ with real service processes: kill -9, broker restarts,
-poison and a message that kills its process every time."""
+"""Fault tests on real brokers (ActiveMQ and RabbitMQ) with real service processes: kill -9,
+broker restarts, poison and a message that kills its process every time."""
 
 from __future__ import annotations
 
@@ -22,7 +22,11 @@ from zocalo_nb.config import Settings
 from zocalo_nb.dispatch import submit
 from zocalo_nb.transport import Transport, connect
 
-pytestmark = pytest.mark.activemq
+
+@pytest.fixture(params=["activemq", "rabbitmq"])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
 
 
 class Workers:
@@ -85,19 +89,19 @@ def outputs_per_run(collector: Collector) -> dict[str, set[str]]:
 
 
 @pytest.fixture
-def client(activemq_url: str) -> Iterator[tuple[Transport, str]]:
+def client(broker_url: str) -> Iterator[tuple[Transport, str]]:
     prefix = f"f{uuid.uuid4().hex[:8]}"
-    transport = connect(Settings.build(activemq_url, prefix=prefix))
+    transport = connect(Settings.build(broker_url, prefix=prefix))
     yield transport, prefix
     transport.close()
 
 
 def test_kill_9_repeatedly_while_2000_runs_flow_loses_and_duplicates_nothing(
-    activemq_url: str, client: tuple[Transport, str]
+    broker_url: str, client: tuple[Transport, str]
 ) -> None:
     transport, prefix = client
     end = Collector(transport, "pipe.end")
-    workers = Workers(activemq_url, prefix)
+    workers = Workers(broker_url, prefix)
     try:
         recipe = pipeline()
         # The last 500 runs are submitted only after the tenth kill, so every kill happens
@@ -134,11 +138,11 @@ def test_kill_9_repeatedly_while_2000_runs_flow_loses_and_duplicates_nothing(
 
 
 def test_poison_and_a_process_killer_end_in_the_dlq_while_good_runs_flow(
-    activemq_url: str, client: tuple[Transport, str]
+    broker_url: str, client: tuple[Transport, str]
 ) -> None:
     transport, prefix = client
     end = Collector(transport, "pipe.end")
-    workers = Workers(activemq_url, prefix, a={"max_attempts": 2, "max_redeliveries": 2})
+    workers = Workers(broker_url, prefix, a={"max_attempts": 2, "max_redeliveries": 2})
     workers.start("a")
     workers.start("b")
     try:
@@ -176,6 +180,7 @@ def test_poison_and_a_process_killer_end_in_the_dlq_while_good_runs_flow(
         workers.stop()
 
 
+@pytest.mark.activemq
 def test_broker_restart_mid_run_services_reconnect_and_the_run_completes(tmp_path: Path) -> None:
     broker = private_activemq(tmp_path / "amq", journal_sync="always")
     broker.start()
