@@ -13,7 +13,12 @@ measured, --warm-up messages run through the fresh broker (its JVM compiles the 
 so that the first stack measured is not penalised by a cold broker. Upstream measured about
 97/s here (BROKERS.md); the target is at least 10x that.
 
-Run: python benchmarks/bench_pipeline.py [--messages N] [--workers W] [--batch B]
+With ``--broker rabbitmq`` the same runs on our own RabbitMQ node (quorum queues declared
+from upstream's configure_rabbitmq format, each stack in a vhost of its own, no prefix, as
+upstream deploys): upstream's services then use its PikaTransport.
+
+Run: python benchmarks/bench_pipeline.py [--broker activemq|rabbitmq] [--messages N]
+     [--workers W] [--batch B]
 """
 
 from __future__ import annotations
@@ -39,9 +44,15 @@ from zocalo_nb.config import Settings  # noqa: E402
 from zocalo_nb.dispatch import start_messages  # noqa: E402
 from zocalo_nb.recipe import Recipe, RecipeBuilder  # noqa: E402
 from zocalo_nb.servers.activemq import ActiveMQ  # noqa: E402
+from zocalo_nb.servers.rabbitmq import RabbitMQ  # noqa: E402
 from zocalo_nb.service import Service, ServiceRunner  # noqa: E402
 from zocalo_nb.service.builtin import forward  # noqa: E402
 from zocalo_nb.transport import MemoryBroker, Message, Transport, connect  # noqa: E402
+from zocalo_nb.transport.rabbitmq_api import ManagementAPI  # noqa: E402
+from zocalo_nb.transport.topology import Topology  # noqa: E402
+
+BENCH_QUEUES = ["bench.a", "bench.b", "bench.end"]
+BROADCASTS = ["transient.status", "transient.command", "zocalo-nb.events"]
 
 
 def recipe(a: str, b: str, end: str) -> Recipe:
@@ -202,6 +213,102 @@ def bench_upstream(settings: Settings, count: int) -> float:
         stop(processes)
 
 
+def rabbit_vhost(node: RabbitMQ, name: str) -> str:
+    """A vhost declared as upstream's deployments are; returns its amqp:// URL."""
+    api = ManagementAPI(host="127.0.0.1", port=node.management_port, user=node.user,
+                        password=node.password)  # fmt: skip
+    topology = Topology.from_mapping(
+        {
+            "vhosts": [{"name": name}],
+            "permissions": [
+                {"user": node.user, "vhost": name, "configure": ".*", "write": ".*", "read": ".*"}
+            ],
+            "policies": [
+                {"vhost": name, "name": "redelivery", "pattern": "^(?!dlq\\.).*",
+                 "definition": {"delivery-limit": 5}}
+            ],
+            "groups": [
+                {"names": BENCH_QUEUES, "vhost": name, "settings": {"queues": {
+                    "type": "quorum", "dead-letter-routing-key-pattern": "dlq.{name}"}}},
+                {"names": BROADCASTS, "vhost": name, "settings": {"broadcast": True}},
+            ],
+        }
+    )  # fmt: skip
+    topology.plan(api).apply(api)
+    return (
+        f"amqp://{node.user}:{node.password}@127.0.0.1:{node.port}/{name}"
+        f"?management={node.management_port}"
+    )
+
+
+def bench_ours_rabbitmq(node: RabbitMQ, count: int, workers: int, batch: int) -> float:
+    url = rabbit_vhost(node, f"ours-{uuid.uuid4().hex[:6]}")
+    base = [
+        sys.executable, "-m", "zocalo_nb.cli", "service", "forward", "--broker", url,
+        "--workers", str(workers), "--batch", str(batch),
+    ]  # fmt: skip
+    processes = run_processes(
+        [(base, {"ZOCALO_NB_QUEUES": "bench.a"}), (base, {"ZOCALO_NB_QUEUES": "bench.b"})]
+    )
+    try:
+        with connect(Settings.build(url, prefetch=500)) as transport:
+            wait_idle(transport, 2, lambda s: s["service"] == "forward")
+            return inject_and_time(transport, recipe(*BENCH_QUEUES), "bench.end", count)
+    finally:
+        stop(processes)
+
+
+def bench_upstream_rabbitmq(node: RabbitMQ, count: int) -> float:
+    name = f"up-{uuid.uuid4().hex[:6]}"
+    url = rabbit_vhost(node, name)
+    options = [
+        "--rabbit-host", "127.0.0.1", "--rabbit-port", str(node.port),
+        "--rabbit-user", node.user, "--rabbit-pass", node.password, "--rabbit-vhost", name,
+    ]  # fmt: skip
+    base = [sys.executable, "-m", "tests.upstream.forward_service"]
+    processes = run_processes(
+        [([*base, "bench.a", *options], {}), ([*base, "bench.b", *options], {})]
+    )
+    try:
+        with connect(Settings.build(url, prefetch=500)) as transport:
+            wait_idle(transport, 2, lambda s: s.get("serviceclass") == "UpstreamForward")
+            return inject_and_time(transport, recipe(*BENCH_QUEUES), "bench.end", count)
+    finally:
+        stop(processes)
+
+
+def main_rabbitmq(args: argparse.Namespace) -> int:
+    node = RabbitMQ(
+        Path(tempfile.mkdtemp(prefix="bench-rabbit-")),
+        port=free_port(),
+        management_port=free_port(),
+        password="bench-pw",
+    )
+    node.start()
+    try:
+        ours = bench_ours_rabbitmq(node, args.messages, args.workers, args.batch)
+        if args.only_ours:
+            print(f"zocalo_nb x2 on RabbitMQ: {ours:.0f} msg/s")
+            return 0
+        upstream = bench_upstream_rabbitmq(node, args.upstream_messages or args.messages)
+    finally:
+        node.stop()
+    load = os.getloadavg()[0]
+    print(
+        f"3-step recipe, two forwarding services, transactions on, RabbitMQ 3.10 (quorum "
+        f"queues), {args.messages} recipe messages (upstream: "
+        f"{args.upstream_messages or args.messages}); load average {load:.1f} on "
+        f"{os.cpu_count()} cores"
+    )
+    print(f"  upstream workflows CommonService x2 (PikaTransport)  {upstream:8.0f} recipe msg/s")
+    ratio = ours / upstream
+    print(
+        f"  zocalo_nb service x2 ({args.workers} workers, batch {args.batch})"
+        f"  {ours:8.0f} recipe msg/s   ratio ours/upstream = {ratio:.1f}x  (target >= 10x)"
+    )
+    return 0 if ratio >= 10 else 1
+
+
 def bench_memory(count: int, workers: int, batch: int) -> float:
     broker = MemoryBroker()
     services = [
@@ -237,7 +344,10 @@ def main() -> int:
     parser.add_argument(
         "--journal-sync", default="periodic", choices=["always", "periodic", "never"]
     )
+    parser.add_argument("--broker", choices=["activemq", "rabbitmq"], default="activemq")
     args = parser.parse_args()
+    if args.broker == "rabbitmq":
+        return main_rabbitmq(args)
     instance = ActiveMQ(
         Path(tempfile.mkdtemp(prefix="bench-pipe-")),
         stomp_port=free_port(),

@@ -3,7 +3,9 @@ started (the node and its own epmd), and a transport that works on it."""
 
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,27 @@ def test_cli_start_status_stop_round_trip_stops_only_what_it_started(
         assert main(["broker", "stop", *args]) == 0
     assert not alive(pid) and not alive(epmd)
     assert main(["broker", "status", *args]) != 0
+
+
+def test_ready_waits_for_the_amqp_listener_not_only_the_management_api(tmp_path: Path) -> None:
+    # The management API answers before the AMQP listener is up while a node boots (a
+    # connection refused right after start, seen in CI under load).
+    class Overview(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    api = http.server.HTTPServer(("127.0.0.1", 0), Overview)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    try:
+        node = RabbitMQ(tmp_path, port=free_port(), management_port=api.server_address[1])
+        assert not node.ready()
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", node.port))
+            listener.listen()
+            assert node.ready()
+    finally:
+        api.shutdown()

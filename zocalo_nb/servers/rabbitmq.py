@@ -169,7 +169,10 @@ class RabbitMQ:
         )
 
     def ready(self, timeout: float = 2.0) -> bool:
-        """True when the management API answers with our credentials."""
+        """True when the AMQP port accepts connections and the management API answers with
+        our credentials (the API can answer before the node's AMQP listener is up)."""
+        if not port_in_use(self.port):
+            return False
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.management_port}/api/overview",
             headers={"Authorization": _basic(self.user, self.password)},
