@@ -44,6 +44,7 @@ from zocalo_nb.config import Settings  # noqa: E402
 from zocalo_nb.dispatch import StepContext, submit  # noqa: E402
 from zocalo_nb.recipe import Recipe, RecipeBuilder  # noqa: E402
 from zocalo_nb.servers.activemq import ActiveMQ  # noqa: E402
+from zocalo_nb.servers.rabbitmq import RabbitMQ  # noqa: E402
 from zocalo_nb.service import Service, ServiceRunner  # noqa: E402
 from zocalo_nb.transport import Message, Transport, TransportError, connect  # noqa: E402
 
@@ -169,20 +170,28 @@ def hogs(count: int) -> list[subprocess.Popen[bytes]]:
 def conduct(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     base = Path(tempfile.mkdtemp(prefix="zocalo-nb-chaos-"))
-    broker = ActiveMQ(
-        base / "activemq",
-        stomp_port=free_port(),
-        password=PASSWORD,
-        redeliveries=2,
-        journal_sync="always",
-        heap="1G",
-    )
+    broker: ActiveMQ | RabbitMQ
+    if args.broker == "rabbitmq":  # quorum queues: every stored message survives a restart
+        broker = RabbitMQ(
+            base / "rabbitmq", port=free_port(), management_port=free_port(), password=PASSWORD
+        )
+        url = broker.url + "&declare=1&delivery_limit=2"
+    else:
+        broker = ActiveMQ(
+            base / "activemq",
+            stomp_port=free_port(),
+            password=PASSWORD,
+            redeliveries=2,
+            journal_sync="always",
+            heap="1G",
+        )
+        url = broker.url
     broker.start()
     prefix = f"chaos{uuid.uuid4().hex[:8]}"
-    settings = Settings.build(broker.url, prefix=prefix)
+    settings = Settings.build(url, prefix=prefix)
     client = connect(settings)
     burners: list[subprocess.Popen[bytes]] = []
-    services = Services(broker.url, prefix, args.workers, base / "services.log")
+    services = Services(url, prefix, args.workers, base / "services.log")
     started = time.monotonic()
     try:
         arrivals = Arrivals(client)
@@ -282,7 +291,7 @@ def _with_start(flow: Recipe, payload: dict[str, Any]) -> Recipe:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--broker", choices=["activemq"], default="activemq")
+    parser.add_argument("--broker", choices=["activemq", "rabbitmq"], default="activemq")
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--poison", type=int, default=10)
     parser.add_argument("--hogs", type=int, default=0, help="CPU-burning processes")

@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests.brokers import eventually, private_activemq
+from tests.brokers import TEST_REDELIVERIES, eventually, free_port, private_activemq
 from tests.conftest import ROOT
 from tests.service.helpers import Collector, pipeline
 from zocalo_nb.config import Settings
 from zocalo_nb.dispatch import submit
+from zocalo_nb.servers.activemq import ActiveMQ
+from zocalo_nb.servers.rabbitmq import RabbitMQ
 from zocalo_nb.transport import Transport, connect
 
 
@@ -180,13 +182,21 @@ def test_poison_and_a_process_killer_end_in_the_dlq_while_good_runs_flow(
         workers.stop()
 
 
-@pytest.mark.activemq
-def test_broker_restart_mid_run_services_reconnect_and_the_run_completes(tmp_path: Path) -> None:
-    broker = private_activemq(tmp_path / "amq", journal_sync="always")
+@pytest.mark.parametrize("kind", ["activemq", "rabbitmq"])
+def test_broker_restart_mid_run_services_reconnect_and_the_run_completes(
+    kind: str, tmp_path: Path
+) -> None:
+    broker: ActiveMQ | RabbitMQ
+    if kind == "activemq":
+        broker = private_activemq(tmp_path / "amq", journal_sync="always")
+        url = broker.url
+    else:
+        broker = RabbitMQ(tmp_path / "rmq", port=free_port(), management_port=free_port())
+        url = broker.url + f"&declare=1&delivery_limit={TEST_REDELIVERIES}"
     broker.start()
     prefix = f"r{uuid.uuid4().hex[:8]}"
-    transport = connect(Settings.build(broker.url, prefix=prefix))
-    workers = Workers(broker.url, prefix)
+    transport = connect(Settings.build(url, prefix=prefix))
+    workers = Workers(url, prefix)
     try:
         end = Collector(transport, "pipe.end")
         runs = [submit(pipeline(), transport=transport).id for _ in range(400)]  # all stored

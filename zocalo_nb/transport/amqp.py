@@ -40,6 +40,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -93,6 +94,8 @@ class AmqpTransport(Transport):
         super().__init__(settings)
         self.timeout = timeout
         self.api = ManagementAPI.for_settings(settings)
+        #: How the broker names this client's connection (its management API shows it).
+        self.connection_name = f"zocalo_nb-{uuid.uuid4().hex[:12]}"
         self._io: threading.Thread | None = None
         self._connection: Any = None
         self._channel: Any = None
@@ -183,7 +186,7 @@ class AmqpTransport(Transport):
             connection_attempts=1,
             socket_timeout=5,
             blocked_connection_timeout=60,
-            client_properties={"connection_name": "zocalo_nb"},
+            client_properties={"connection_name": self.connection_name},
         )
         connection = pika.BlockingConnection(parameters)
         channel = connection.channel()
@@ -356,7 +359,13 @@ class AmqpTransport(Transport):
                 return self._delay_exchange(milliseconds, exchange), key, True
             return exchange, key, kind == "queue"
 
-        exchange, key, mandatory = self._call(route)
+        if not milliseconds and (
+            name in self._queues if kind == "queue" else name in self._exchanges
+        ):
+            # known on this connection: no need to ask the I/O thread (a reconnect forgets)
+            exchange, key, mandatory = ("", name, True) if kind == "queue" else (name, "", False)
+        else:
+            exchange, key, mandatory = self._call(route)
 
         def publish() -> None:
             self._channel.basic_publish(exchange, key, body, properties, mandatory=mandatory)
@@ -472,8 +481,14 @@ class AmqpTransport(Transport):
         """On the I/O thread: the delivery tags an ack of ``message`` settles (taken out of
         the held list; none when already settled or from an earlier connection)."""
         generation, _, tag_text = message.ack_id.partition(":")
+        if tag_text and int(generation) != self._generation:
+            raise TransportError(
+                f"message {message.message_id} came on a connection that was lost since: "
+                "RabbitMQ hands it out again",
+                hint="nothing to do: this transaction is dropped and the message redelivered",
+            )
         held = self._held.get(message.subscription)
-        if held is None or not tag_text or int(generation) != self._generation:
+        if held is None or not tag_text:
             return []
         tag = int(tag_text)
         if tag not in held:
