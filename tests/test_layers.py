@@ -28,7 +28,7 @@ ALLOWED_EXTERNAL = {"transport": {"stomp", "pika"}}
 #: Third-party packages and the only places allowed to import them.
 EXCLUSIVE = {
     "stomp": "zocalo_nb/transport/stomp.py",
-    "pika": "zocalo_nb/transport/amqp.py",
+    "pika": "zocalo_nb/transport/amqp",
     "ipywidgets": "zocalo_nb/widgets/",
 }
 

@@ -36,16 +36,16 @@ the topic; the ``workflows-recipe`` header an AMQP boolean; ``expiration`` integ
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from zocalo_nb.config import Settings
 from zocalo_nb.errors import MissingExtra
+from zocalo_nb.transport.amqp_calls import Call, header_text, translated
 from zocalo_nb.transport.base import (
     AckMode,
     Callback,
@@ -111,7 +111,7 @@ class AmqpTransport(Transport):
         self._queues: set[str] = set()
         self._exchanges: set[str] = set()
         self._pending: dict[str, list[Callable[[], None]]] = {}
-        self._waiting: set[_Call[Any]] = set()
+        self._waiting: set[Call[Any]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
     def connect(self) -> AmqpTransport:
@@ -221,13 +221,13 @@ class AmqpTransport(Transport):
         """Run ``action`` on the I/O thread (at once when already there) and return its
         result; pika's errors become TransportError."""
         if threading.current_thread() is self._io:
-            return _translated(action)
+            return translated(action)
         connection = self._connection
         if connection is None or self._closing:
             raise TransportError(
                 "not connected to RabbitMQ", hint="connect() first, or wait for the reconnect"
             )
-        call: _Call[T] = _Call(action)
+        call: Call[T] = Call(action)
         self._waiting.add(call)
         try:
             connection.add_callback_threadsafe(call.run)
@@ -447,7 +447,7 @@ class AmqpTransport(Transport):
         self, sub: Subscription, method: Any, properties: Any, body: bytes, generation: int
     ) -> Message:
         raw = properties.headers or {}
-        headers = {str(k): _text(v) for k, v in raw.items()}
+        headers = {str(k): header_text(v) for k, v in raw.items()}
         kind = "topic" if sub.kind == "topic" else "queue"
         headers[DESTINATION] = f"/{kind}/{sub.destination}"
         headers[BROKER_MESSAGE_ID] = properties.message_id or f"{generation}-{method.delivery_tag}"
@@ -656,62 +656,3 @@ class AmqpTransport(Transport):
 
     def sibling(self) -> AmqpTransport:
         return AmqpTransport(self.settings, timeout=self.timeout).connect()
-
-
-class _Call(Generic[T]):
-    """An action handed to the I/O thread, and its outcome."""
-
-    def __init__(self, action: Callable[[], T]) -> None:
-        self.action = action
-        self.done = threading.Event()
-        self.value: T | None = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.value = _translated(self.action)
-        except BaseException as err:
-            self.error = err
-        self.done.set()
-
-    def fail(self, error: BaseException) -> None:
-        if not self.done.is_set():
-            self.error = error
-            self.done.set()
-
-    def result(self, timeout: float) -> T:
-        if not self.done.wait(timeout):
-            raise TransportError(
-                f"RabbitMQ did not answer within {timeout:g} s", hint="check the broker"
-            )
-        if self.error is not None:
-            raise self.error
-        return self.value  # type: ignore[return-value]
-
-
-def _translated(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except pika.exceptions.AMQPError as err:
-        raise TransportError(f"RabbitMQ: {err!r}", hint="see the broker's log") from err
-
-
-def _text(value: Any) -> str:
-    """A header value as text (AMQP tables carry booleans, numbers, lists and times)."""
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list | dict):
-        return json.dumps(value, default=_json_default)
-    return str(value)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime.datetime):
-        return value.timestamp()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
