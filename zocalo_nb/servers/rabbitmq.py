@@ -19,9 +19,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -29,7 +27,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zocalo_nb.servers.system import BrokerError, alive, apt_install, port_in_use
+from zocalo_nb.servers.system import BrokerError, apt_install, port_in_use, terminate
 
 SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 EPMD = shutil.which("epmd") or "/usr/lib/erlang/erts/bin/epmd"
@@ -185,12 +183,7 @@ class RabbitMQ:
         """Stop our node (SIGTERM, then SIGKILL) and our epmd; False if it was not running."""
         pid = self.pid()
         if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and alive(pid):
-                time.sleep(0.1)
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+            terminate(pid, timeout)
         self.pid_file.unlink(missing_ok=True)
         self._stop_epmd()
         return pid is not None
@@ -245,12 +238,7 @@ class RabbitMQ:
             pid = int(file.read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             if b"epmd" in cmdline:
-                os.kill(pid, signal.SIGTERM)
-                deadline = time.monotonic() + 5.0
-                while alive(pid) and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                if alive(pid):
-                    os.kill(pid, signal.SIGKILL)
+                terminate(pid, 5.0)
         file.unlink(missing_ok=True)
 
 

@@ -35,7 +35,6 @@ the topic; the ``workflows-recipe`` header an AMQP boolean; ``expiration`` integ
 
 from __future__ import annotations
 
-import datetime
 import logging
 import threading
 import time
@@ -45,7 +44,8 @@ from typing import Any, TypeVar
 
 from zocalo_nb.config import Settings
 from zocalo_nb.errors import MissingExtra
-from zocalo_nb.transport.amqp_calls import Call, header_text, translated
+from zocalo_nb.transport.amqp_calls import Call, death_record, delivered, translated
+from zocalo_nb.transport.amqp_names import BrokerNames
 from zocalo_nb.transport.base import (
     AckMode,
     Callback,
@@ -55,20 +55,14 @@ from zocalo_nb.transport.base import (
     Transport,
     TransportError,
 )
-from zocalo_nb.transport.message import Message, decode
-from zocalo_nb.transport.rabbitmq_api import ManagementAPI, queue_stats
+from zocalo_nb.transport.message import Message
+from zocalo_nb.transport.rabbitmq_api import ManagementAPI, delivery_limit, queue_stats
 from zocalo_nb.wire.headers import (
-    BROKER_MESSAGE_ID,
-    DESTINATION,
     MESSAGE_ID,
-    ORIGINAL_DESTINATION,
     RECIPE,
-    REDELIVERED,
-    TIMESTAMP,
     X_DEATH,
-    last_death,
 )
-from zocalo_nb.wire.queues import RABBITMQ_DLQ_PREFIX, SUSPECTS, home_queue
+from zocalo_nb.wire.queues import RABBITMQ_DLQ_PREFIX
 
 try:
     import pika
@@ -78,13 +72,6 @@ except ImportError as error:  # an optional part: say which pip install brings i
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-DELAY_PREFIX = "zocalo-nb.delay."
-#: An unused delay queue disappears after this many ms on top of its delay.
-DELAY_QUEUE_LINGER_MS = 600_000
-CONFIGURE_HINT = (
-    "declare it with 'zocalo-nb rabbitmq configure FILE' (upstream's configure_rabbitmq "
-    "YAML), or add ?declare=1 to the URL for development"
-)
 
 
 class AmqpTransport(Transport):
@@ -99,7 +86,7 @@ class AmqpTransport(Transport):
         self._io: threading.Thread | None = None
         self._connection: Any = None
         self._channel: Any = None
-        self._probe: Any = None
+        self.names = BrokerNames(settings, lambda: self._connection)
         self._closing = False
         self._ready = threading.Event()
         self._failure: BaseException | None = None
@@ -108,8 +95,6 @@ class AmqpTransport(Transport):
         self._consumer_tags: dict[str, str] = {}
         #: Delivery tags handed out and not yet acked or nacked, by subscription.
         self._held: dict[str, list[int]] = {}
-        self._queues: set[str] = set()
-        self._exchanges: set[str] = set()
         self._pending: dict[str, list[Callable[[], None]]] = {}
         self._waiting: set[Call[Any]] = set()
 
@@ -193,21 +178,14 @@ class AmqpTransport(Transport):
         channel.tx_select()
         channel.add_on_return_callback(self._returned)
         self._connection, self._channel = connection, channel
-        self._probe = connection.channel()
         self._generation += 1
-        self._queues.clear()
-        self._exchanges.clear()
+        self.names.forget()
         self._held.clear()
         for sub, callback, ack, prefetch in list(self._subs.values()):
             self._consume(sub, callback, ack, prefetch)
 
     def _shut(self) -> None:
-        connection, self._connection, self._channel, self._probe = (
-            self._connection,
-            None,
-            None,
-            None,
-        )
+        connection, self._connection, self._channel = self._connection, None, None
         for call in list(self._waiting):
             call.fail(TransportError("the RabbitMQ connection was lost", hint="try again"))
         if connection is not None:
@@ -237,73 +215,6 @@ class AmqpTransport(Transport):
         finally:
             self._waiting.discard(call)
 
-    # -- topology checks -------------------------------------------------------------------
-    def _probe_channel(self) -> Any:
-        if self._probe is None or not self._probe.is_open:
-            self._probe = self._connection.channel()
-        return self._probe
-
-    def _require_queue(self, name: str) -> None:
-        """On the I/O thread: the queue exists (or is declared when allowed)."""
-        if name in self._queues:
-            return
-        try:
-            self._probe_channel().queue_declare(name, passive=True)
-        except pika.exceptions.ChannelClosedByBroker as err:
-            self._probe = None
-            if err.reply_code != 404:
-                raise
-            if not self.settings.declare and not name.endswith(SUSPECTS):
-                raise TransportError(
-                    f"queue {name!r} does not exist on RabbitMQ (vhost {self.settings.vhost!r})",
-                    hint=CONFIGURE_HINT,
-                ) from err
-            self._declare_queue(name)
-        self._queues.add(name)
-
-    def _declare_queue(self, name: str) -> None:
-        arguments: dict[str, Any] = {"x-queue-type": "quorum"}
-        if not name.startswith(RABBITMQ_DLQ_PREFIX):
-            dead = RABBITMQ_DLQ_PREFIX + home_queue(name)
-            self._probe_channel().queue_declare(
-                dead, durable=True, arguments={"x-queue-type": "quorum"}
-            )
-            arguments.update(
-                {
-                    "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": dead,
-                    "x-delivery-limit": self.settings.delivery_limit,
-                }
-            )
-        self._probe_channel().queue_declare(name, durable=True, arguments=arguments)
-
-    def _require_exchange(self, name: str) -> None:
-        """On the I/O thread: a fanout exchange for a topic (declared: a topic nobody
-        listens to is normal, unlike a missing queue)."""
-        if name not in self._exchanges:
-            self._probe_channel().exchange_declare(name, "fanout", durable=True)
-            self._exchanges.add(name)
-
-    def _delay_exchange(self, milliseconds: int, target: str) -> str:
-        """On the I/O thread: the exchange that delays by ``milliseconds`` into ``target``
-        (an exchange; "" for queues)."""
-        name = f"{DELAY_PREFIX}{target or 'queues'}.{milliseconds}"
-        if name not in self._exchanges:
-            probe = self._probe_channel()
-            probe.exchange_declare(name, "fanout", durable=True)
-            probe.queue_declare(
-                name,
-                durable=True,
-                arguments={
-                    "x-message-ttl": milliseconds,
-                    "x-dead-letter-exchange": target,
-                    "x-expires": milliseconds + DELAY_QUEUE_LINGER_MS,
-                },
-            )
-            probe.queue_bind(name, name)
-            self._exchanges.add(name)
-        return name
-
     def _returned(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
         log.error(
             "RabbitMQ returned a message to %r as unroutable (%s %s): it was not delivered",
@@ -327,17 +238,7 @@ class AmqpTransport(Transport):
         if kind == "queue" and name.startswith(RABBITMQ_DLQ_PREFIX) and X_DEATH not in table:
             # a dead letter we put there ourselves: the record RabbitMQ would have written,
             # which upstream's DLQ tools read (zocalo.dlq_purge, zocalo.dlq_reinject)
-            home = name.removeprefix(RABBITMQ_DLQ_PREFIX)
-            table[X_DEATH] = [
-                {
-                    "count": 1,
-                    "reason": "rejected",
-                    "queue": home,
-                    "time": datetime.datetime.now(datetime.UTC),
-                    "exchange": "",
-                    "routing-keys": [home],
-                }
-            ]
+            table[X_DEATH] = death_record(name.removeprefix(RABBITMQ_DLQ_PREFIX))
         properties = pika.BasicProperties(
             headers=table,
             delivery_mode=2 if kind == "queue" else 1,
@@ -350,18 +251,16 @@ class AmqpTransport(Transport):
 
         def route() -> tuple[str, str, bool]:
             if kind == "queue":
-                self._require_queue(name)
+                self.names.require_queue(name)
                 exchange, key = "", name
             else:
-                self._require_exchange(name)
+                self.names.require_exchange(name)
                 exchange, key = name, ""
             if milliseconds:
-                return self._delay_exchange(milliseconds, exchange), key, True
+                return self.names.delay_exchange(milliseconds, exchange), key, True
             return exchange, key, kind == "queue"
 
-        if not milliseconds and (
-            name in self._queues if kind == "queue" else name in self._exchanges
-        ):
+        if not milliseconds and self.names.knows(kind, name):
             # known on this connection: no need to ask the I/O thread (a reconnect forgets)
             exchange, key, mandatory = ("", name, True) if kind == "queue" else (name, "", False)
         else:
@@ -405,18 +304,18 @@ class AmqpTransport(Transport):
         """On the I/O thread: start consuming for ``sub``."""
         channel = self._channel
         if sub.kind == "topic":
-            self._require_exchange(sub.destination)
+            self.names.require_exchange(sub.destination)
             queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
             channel.queue_bind(queue, sub.destination)
         else:
-            self._require_queue(sub.destination)
+            self.names.require_queue(sub.destination)
             queue = sub.destination
         channel.basic_qos(prefetch_count=prefetch)
         generation = self._generation
         self._held[sub.id] = []
 
         def deliver(ch: Any, method: Any, properties: Any, body: bytes) -> None:
-            message = self._message(sub, method, properties, body, generation)
+            message = delivered(sub, method, properties, body, generation)
             if ack != "auto":
                 self._held[sub.id].append(method.delivery_tag)
             try:
@@ -442,39 +341,6 @@ class AmqpTransport(Transport):
 
         if self.is_connected:
             self._call(cancel)
-
-    def _message(
-        self, sub: Subscription, method: Any, properties: Any, body: bytes, generation: int
-    ) -> Message:
-        raw = properties.headers or {}
-        headers = {str(k): header_text(v) for k, v in raw.items()}
-        kind = "topic" if sub.kind == "topic" else "queue"
-        headers[DESTINATION] = f"/{kind}/{sub.destination}"
-        headers[BROKER_MESSAGE_ID] = properties.message_id or f"{generation}-{method.delivery_tag}"
-        headers[REDELIVERED] = "true" if method.redelivered else "false"
-        if properties.timestamp:
-            headers[TIMESTAMP] = str(int(properties.timestamp) * 1000)
-        death = last_death(raw.get(X_DEATH))
-        if death.get("queue") and ORIGINAL_DESTINATION not in headers:
-            headers[ORIGINAL_DESTINATION] = f"/queue/{death['queue']}"
-        count = raw.get("x-delivery-count")
-        if isinstance(count, int):
-            delivery_count: int | None = count + 1
-        else:
-            delivery_count = None if method.redelivered else 1
-        text = body.decode("utf-8", "replace")
-        value, is_json = decode(text)
-        return Message(
-            headers[DESTINATION],
-            value,
-            headers,
-            is_json,
-            bool(method.redelivered),
-            delivery_count,
-            f"{generation}:{method.delivery_tag}",
-            sub.id,
-            text,
-        )
 
     # -- acknowledging ---------------------------------------------------------------------
     def _tags(self, message: Message, cumulative: bool) -> list[int]:
@@ -568,9 +434,7 @@ class AmqpTransport(Transport):
             if "HTTP 404" in err.message:
                 return []
             raise
-        limit_set = (info.get("arguments") or {}).get("x-delivery-limit") or (
-            info.get("effective_policy_definition") or {}
-        ).get("delivery-limit")
+        limit_set = delivery_limit(info)
         if limit_set:
             raise TransportError(
                 f"browsing {name!r} would count as a delivery of every message in it, and its "
@@ -578,42 +442,7 @@ class AmqpTransport(Transport):
                 hint="RabbitMQ has no browser: browse dead-letter queues (no delivery limit), "
                 "use statistics() for a work queue's depth",
             )
-        return self._call(lambda: self._peek(name, limit))
-
-    def _peek(self, name: str, limit: int | None) -> list[Message]:
-        """On the I/O thread: take every message of the queue on a channel of their own and
-        hand them all back with one multiple nack (a quorum queue puts returned messages at
-        its back: returning all of them, in order, keeps the order); the first ``limit``."""
-        try:
-            self._probe_channel().queue_declare(name, passive=True)
-        except pika.exceptions.ChannelClosedByBroker as err:
-            self._probe = None
-            if err.reply_code == 404:
-                return []
-            raise
-        channel = self._connection.channel()
-        sub = Subscription("browse", name, "queue")
-        found: list[Message] = []
-        last = 0
-        try:
-            while True:
-                method, properties, body = channel.basic_get(name, auto_ack=False)
-                if method is None:
-                    break
-                last = method.delivery_tag
-                message = self._message(sub, method, properties, body, -1)
-                found.append(message._replace(ack_id="", subscription=""))
-            if last:
-                channel.basic_nack(last, multiple=True, requeue=True)
-        finally:
-            channel.close()
-        deadline = time.monotonic() + 5.0  # returned only once they are back in the queue
-        while found and time.monotonic() < deadline:
-            back = self._probe_channel().queue_declare(name, passive=True).method.message_count
-            if back >= len(found):
-                break
-            self._connection.sleep(0.02)
-        return found if limit is None else found[:limit]
+        return self._call(lambda: self.names.peek(name, limit))
 
     def statistics(self, queue: str, *, timeout: float = 5.0) -> QueueStats:
         """Messages ready and consumers as the broker says now (a passive declare); unacked,
@@ -635,24 +464,7 @@ class AmqpTransport(Transport):
 
     def _stats(self, info: dict[str, Any]) -> QueueStats:
         name = str(info["name"])
-
-        def now() -> tuple[int, int] | None:
-            try:
-                answer = self._probe_channel().queue_declare(name, passive=True)
-            except pika.exceptions.ChannelClosedByBroker as err:
-                self._probe = None
-                if err.reply_code == 404:
-                    return None
-                raise
-            return answer.method.message_count, answer.method.consumer_count
-
-        current = self._call(now)
-        ready, consumers = current if current is not None else (0, 0)
-        counted = queue_stats(info)
-        unacked = int(info.get("messages_unacknowledged") or 0)
-        return QueueStats(
-            counted.queue, ready + unacked, consumers, counted.enqueued, counted.dequeued
-        )
+        return queue_stats(info, self._call(lambda: self.names.counts(name)))
 
     def sibling(self) -> AmqpTransport:
         return AmqpTransport(self.settings, timeout=self.timeout).connect()

@@ -83,14 +83,27 @@ class ManagementAPI:
         return answer
 
 
-def queue_stats(info: dict[str, Any]) -> QueueStats:
+def queue_stats(info: dict[str, Any], now: tuple[int, int] | None = None) -> QueueStats:
     """Our counters from the API's description of a queue (its statistics lag by the broker's
-    collection interval, 5 s by default)."""
+    collection interval, 5 s by default); ``now``, (messages ready, consumers) as the broker
+    says at this moment (a passive declare), replaces the lagging depth and consumers."""
     stats = info.get("message_stats") or {}
+    depth, consumers = int(info.get("messages") or 0), int(info.get("consumers") or 0)
+    if now is not None:
+        depth = now[0] + int(info.get("messages_unacknowledged") or 0)
+        consumers = now[1]
     return QueueStats(
         queue=f"/queue/{info['name']}",
-        depth=int(info.get("messages") or 0),
-        consumers=int(info.get("consumers") or 0),
+        depth=depth,
+        consumers=consumers,
         enqueued=int(stats.get("publish") or 0),
         dequeued=int(stats.get("ack") or 0) + int(stats.get("get_no_ack") or 0),
     )
+
+
+def delivery_limit(info: dict[str, Any]) -> int | None:
+    """A queue's delivery limit: its own argument, else its policy's; None without one."""
+    found = (info.get("arguments") or {}).get("x-delivery-limit") or (
+        info.get("effective_policy_definition") or {}
+    ).get("delivery-limit")
+    return int(found) if found else None
