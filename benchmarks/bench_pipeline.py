@@ -8,10 +8,11 @@
 - memory://: the same two services in-process on the embedded broker.
 
 N recipe messages are injected once both services report idle; the figure is recipe messages
-per second from the first injection to the last arrival at step 3. Before either stack is
-measured, --warm-up messages run through the fresh broker (its JVM compiles the hot paths),
-so that the first stack measured is not penalised by a cold broker. Upstream measured about
-97/s here (BROKERS.md); the target is at least 10x that.
+per second at step 3 at steady state: between the arrivals of the 10th and the 90th percent
+of the messages (overall, from the first injection to the last arrival, printed beside it).
+Before either stack is measured, --warm-up messages run through the fresh broker (its JVM
+compiles the hot paths), so that the first stack measured is not penalised by a cold broker.
+Upstream measured about 97/s here (BROKERS.md); the target is at least 10x that.
 
 With ``--broker rabbitmq`` the same runs on our own RabbitMQ node (quorum queues declared
 from upstream's configure_rabbitmq format, each stack in a vhost of its own, no prefix, as
@@ -34,7 +35,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,6 +55,10 @@ from zocalo_nb.transport.topology import Topology  # noqa: E402
 BENCH_QUEUES = ["bench.a", "bench.b", "bench.end"]
 #: Recipe messages injected per transaction (the same injector for every stack).
 INJECT_BATCH = 100
+STEADY = (
+    "  steady: recipe messages per second at step 3 between the arrivals of the 10th and the "
+    "90th percent;\n  overall: from the first injection to the last arrival"
+)
 BROADCASTS = ["transient.status", "transient.command", "zocalo-nb.events"]
 
 
@@ -65,14 +70,27 @@ def recipe(a: str, b: str, end: str) -> Recipe:
     return builder.build()
 
 
-def inject_and_time(transport: Transport, make_recipe: Recipe, end: str, count: int) -> float:
-    arrived = 0
+class Rates(NamedTuple):
+    """Recipe messages per second: ``overall`` from the first injection to the last arrival;
+    ``steady`` between the arrivals of the 10th and the 90th percent of the messages (the
+    pipeline full, neither filling nor draining); ``injected`` the seconds the injector took
+    (well below the run's: the injector is not what is measured)."""
+
+    overall: float
+    steady: float
+    injected: float
+
+    def __str__(self) -> str:
+        return f"{self.steady:8.0f} recipe msg/s steady ({self.overall:.0f} overall)"
+
+
+def inject_and_time(transport: Transport, make_recipe: Recipe, end: str, count: int) -> Rates:
+    arrivals: list[float] = []
     done = threading.Event()
 
     def take(message: Message) -> None:
-        nonlocal arrived
-        arrived += 1
-        if arrived == count:
+        arrivals.append(time.perf_counter())
+        if len(arrivals) == count:
             done.set()
 
     transport.subscribe(end, take, ack="auto", prefetch=500)
@@ -84,9 +102,15 @@ def inject_and_time(transport: Transport, make_recipe: Recipe, end: str, count: 
             for n in range(first, min(first + INJECT_BATCH, count)):  # every commit)
                 body = {**template.body, "environment": {"ID": f"run-{n}"}}
                 transport.send(template.destination, body, headers=template.headers, transaction=tx)
+    injected = time.perf_counter() - started
     if not done.wait(900):
-        raise RuntimeError(f"only {arrived} of {count} recipe messages arrived")
-    return count / (time.perf_counter() - started)
+        raise RuntimeError(f"only {len(arrivals)} of {count} recipe messages arrived")
+    low, high = count // 10, count * 9 // 10
+    return Rates(
+        overall=count / (arrivals[-1] - started),
+        steady=(high - low) / (arrivals[high - 1] - arrivals[low - 1]),
+        injected=injected,
+    )
 
 
 def wait_idle(transport: Transport, services: int, match: Callable[[dict[str, Any]], bool]) -> None:
@@ -151,7 +175,7 @@ def warm_broker(settings: Settings, count: int) -> None:
 
 def bench_ours(
     settings: Settings, count: int, workers: int, batch: int, events: bool = True
-) -> float:
+) -> Rates:
     prefix = f"ours{uuid.uuid4().hex[:6]}"
     url = f"stomp://{settings.username}:{settings.password}@{settings.host}:{settings.port}"
     base = [
@@ -183,7 +207,7 @@ def bench_ours(
         stop(processes)
 
 
-def bench_upstream(settings: Settings, count: int) -> float:
+def bench_upstream(settings: Settings, count: int) -> Rates:
     prefix = f"up{uuid.uuid4().hex[:6]}"
     options = [
         "--stomp-host",
@@ -245,7 +269,7 @@ def rabbit_vhost(node: RabbitMQ, name: str) -> str:
     )
 
 
-def bench_ours_rabbitmq(node: RabbitMQ, count: int, workers: int, batch: int) -> float:
+def bench_ours_rabbitmq(node: RabbitMQ, count: int, workers: int, batch: int) -> Rates:
     url = rabbit_vhost(node, f"ours-{uuid.uuid4().hex[:6]}")
     base = [
         sys.executable, "-m", "zocalo_nb.cli", "service", "forward", "--broker", url,
@@ -262,7 +286,7 @@ def bench_ours_rabbitmq(node: RabbitMQ, count: int, workers: int, batch: int) ->
         stop(processes)
 
 
-def bench_upstream_rabbitmq(node: RabbitMQ, count: int) -> float:
+def bench_upstream_rabbitmq(node: RabbitMQ, count: int) -> Rates:
     name = f"up-{uuid.uuid4().hex[:6]}"
     url = rabbit_vhost(node, name)
     options = [
@@ -292,7 +316,7 @@ def main_rabbitmq(args: argparse.Namespace) -> int:
     try:
         ours = bench_ours_rabbitmq(node, args.messages, args.workers, args.batch)
         if args.only_ours:
-            print(f"zocalo_nb x2 on RabbitMQ: {ours:.0f} msg/s")
+            print(f"zocalo_nb x2 on RabbitMQ: {ours} (injected in {ours.injected:.1f} s)")
             return 0
         upstream = bench_upstream_rabbitmq(node, args.upstream_messages or args.messages)
     finally:
@@ -304,16 +328,18 @@ def main_rabbitmq(args: argparse.Namespace) -> int:
         f"{args.upstream_messages or args.messages}); load average {load:.1f} on "
         f"{os.cpu_count()} cores"
     )
-    print(f"  upstream workflows CommonService x2 (PikaTransport)  {upstream:8.0f} recipe msg/s")
-    ratio = ours / upstream
+    print(f"  upstream workflows CommonService x2 (PikaTransport)  {upstream}")
+    ratio = ours.steady / upstream.steady
     print(
         f"  zocalo_nb service x2 ({args.workers} workers, batch {args.batch})"
-        f"  {ours:8.0f} recipe msg/s   ratio ours/upstream = {ratio:.1f}x  (target >= 10x)"
+        f"  {ours}   ratio ours/upstream = {ratio:.1f}x steady, "
+        f"{ours.overall / upstream.overall:.1f}x overall  (target >= 10x)"
     )
+    print(STEADY)
     return 0 if ratio >= 10 else 1
 
 
-def bench_memory(count: int, workers: int, batch: int) -> float:
+def bench_memory(count: int, workers: int, batch: int) -> Rates:
     broker = MemoryBroker()
     services = [
         Service("a", forward, queues=("bench.a",)),
@@ -364,7 +390,7 @@ def main() -> int:
         warm_broker(settings, args.warm_up)
         ours = bench_ours(settings, args.messages, args.workers, args.batch, not args.no_events)
         if args.only_ours:
-            print(f"zocalo_nb x2 ({args.workers} workers, batch {args.batch}): {ours:.0f} msg/s")
+            print(f"zocalo_nb x2 ({args.workers} workers, batch {args.batch}): {ours}")
             return 0
         upstream = bench_upstream(settings, args.upstream_messages or args.messages)
         memory = bench_memory(args.messages, args.workers, args.batch)
@@ -374,13 +400,14 @@ def main() -> int:
         f"3-step recipe, two forwarding services, transactions on, ActiveMQ "
         f"(journal sync {args.journal_sync}), {args.messages} recipe messages"
     )
-    print(f"  upstream workflows CommonService x2   {upstream:8.0f} recipe msg/s")
+    print(f"  upstream workflows CommonService x2   {upstream}")
     print(
         f"  zocalo_nb service x2 ({args.workers} workers, batch {args.batch})"
-        f"  {ours:8.0f} recipe msg/s   ratio ours/upstream = {ours / upstream:.1f}x"
-        f"  (target >= 10x)"
+        f"  {ours}   ratio ours/upstream = {ours.steady / upstream.steady:.1f}x steady, "
+        f"{ours.overall / upstream.overall:.1f}x overall  (target >= 10x)"
     )
-    print(f"  zocalo_nb on memory://               {memory:8.0f} recipe msg/s")
+    print(f"  zocalo_nb on memory://               {memory}")
+    print(STEADY)
     return 0
 
 

@@ -14,17 +14,22 @@ the topic; the ``workflows-recipe`` header an AMQP boolean; ``expiration`` integ
 - **Never a silent drop**: before a queue send the queue's existence is checked (a passive
   declare on a separate probe channel, remembered per connection); a missing queue is a
   TransportError naming the command that creates it. A mandatory message that still comes
-  back (its queue deleted in between) is logged as an error.
+  back (its queue deleted in between) makes the commit raise a TransportError naming it.
 - **Delivery counts** come from quorum queues (``x-delivery-count``); their ``delivery-limit``
   dead-letters to ``dlq.<queue>`` with ``x-death``, read back as ``original-destination``.
   Services still quarantine redelivered messages in ``<queue>.suspects`` (declared by the
   transport, dead-lettering to ``dlq.<queue>``): RabbitMQ counts a delivery for every
   message a crashed consumer held, so its limit alone dead-letters good messages that were
   only prefetched beside one that kills its consumer (measured: 8 of 50 good runs).
-- **Delays** without the delayed-message plugin: a message delayed by *d* ms goes through a
-  fanout exchange into a queue ``zocalo-nb.delay.<d>`` whose message TTL is *d* and whose
-  dead-letter exchange is the target's (the default exchange for queues, keeping the routing
-  key), so it reaches its queue after *d*. Declared on first use, expiring when unused.
+- **Delays**, chosen at connect and shown in the repr. Where the vhost has upstream's
+  ``delayed`` exchange of the delayed-message plugin's type (asked of the management API),
+  a delayed queue send goes there as upstream's does (routing key the queue, ``x-delay``
+  in ms; not ``mandatory``, as the plugin returns every mandatory message: the queue's
+  existence is checked before). Otherwise, on a stock RabbitMQ (Debian ships no plugin), and
+  for delayed broadcasts: a message delayed by *d* ms goes through a fanout exchange into a
+  queue ``zocalo-nb.delay.<d>`` whose message TTL is *d* and whose dead-letter exchange is
+  the target's (the default exchange for queues, keeping the routing key), so it reaches its
+  queue after *d*. Declared on first use, expiring when unused.
 - **Statistics and browsing** through the management API (see
   :mod:`zocalo_nb.transport.rabbitmq_api`). Browsing fetches and requeues (RabbitMQ has no
   browser): the messages are taken on a channel of their own and handed back with one
@@ -40,6 +45,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from urllib.parse import quote
 from typing import Any, TypeVar
 
 from zocalo_nb.config import Settings
@@ -61,8 +67,9 @@ from zocalo_nb.wire.headers import (
     MESSAGE_ID,
     RECIPE,
     X_DEATH,
+    X_DELAY,
 )
-from zocalo_nb.wire.queues import RABBITMQ_DLQ_PREFIX
+from zocalo_nb.wire.queues import DELAYED_EXCHANGE, DELAYED_EXCHANGE_TYPE, RABBITMQ_DLQ_PREFIX
 
 try:
     import pika
@@ -97,6 +104,11 @@ class AmqpTransport(Transport):
         self._held: dict[str, list[int]] = {}
         self._pending: dict[str, list[Callable[[], None]]] = {}
         self._waiting: set[Call[Any]] = set()
+        #: Messages the broker returned as unroutable during the commit under way.
+        self._returns: list[str] = []
+        #: How delayed queue sends travel: "plugin" (upstream's ``delayed`` exchange) or
+        #: "ttl" (our TTL queues); decided at connect.
+        self.delays = "ttl"
 
     # -- lifecycle -------------------------------------------------------------------------
     def connect(self) -> AmqpTransport:
@@ -107,6 +119,7 @@ class AmqpTransport(Transport):
             self._ready.clear()
             self._io = threading.Thread(target=self._run, daemon=True, name="zocalo-nb-amqp")
             self._io.start()
+        self.delays = self._delay_scheme()
         if not self._ready.wait(self.timeout) or self._failure is not None:
             self.close()
             raise TransportError(
@@ -130,9 +143,22 @@ class AmqpTransport(Transport):
     def __repr__(self) -> str:
         state = "connected" if self.is_connected else "closed"
         return (
-            f"<AmqpTransport {self.settings.redacted_url()} {state}; delays via TTL queues; "
+            f"<AmqpTransport {self.settings.redacted_url()} {state}; delays via "
+            f"{'the delayed-message plugin' if self.delays == 'plugin' else 'TTL queues'}; "
             f"{'declares queues' if self.settings.declare else 'queues from the topology'}>"
         )
+
+    def _delay_scheme(self) -> str:
+        """"plugin" when the vhost has upstream's ``delayed`` exchange of the plugin's type
+        (asked of the management API), else "ttl" (also when the API does not answer)."""
+        try:
+            info = self.api.get(
+                f"exchanges/{quote(self.settings.vhost, safe='')}/{DELAYED_EXCHANGE}"
+            )
+        except TransportError as err:
+            log.debug("no delayed-message exchange (%s): delays via TTL queues", err.message)
+            return "ttl"
+        return "plugin" if (info or {}).get("type") == DELAYED_EXCHANGE_TYPE else "ttl"
 
     def _run(self) -> None:
         backoff = 0.5
@@ -176,7 +202,9 @@ class AmqpTransport(Transport):
         connection = pika.BlockingConnection(parameters)
         channel = connection.channel()
         channel.tx_select()
-        channel.add_on_return_callback(self._returned)
+        # on the channel itself, not the blocking wrapper (which would queue the return until
+        # after tx.commit-ok): RabbitMQ sends a transaction's returns before its commit-ok
+        channel._impl.add_on_return_callback(self._returned)
         self._connection, self._channel = connection, channel
         self._generation += 1
         self.names.forget()
@@ -216,12 +244,33 @@ class AmqpTransport(Transport):
             self._waiting.discard(call)
 
     def _returned(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        log.error(
-            "RabbitMQ returned a message to %r as unroutable (%s %s): it was not delivered",
-            method.routing_key,
-            method.reply_code,
-            method.reply_text,
-        )
+        where = method.routing_key or method.exchange
+        log.error("RabbitMQ returned a message to %r as unroutable (%s)", where, method.reply_text)
+        self._returns.append(f"{where} ({method.reply_code} {method.reply_text})")
+
+    def _commit_now(self, operations: list[Callable[[], None]]) -> None:
+        """On the I/O thread: write ``operations``' frames and commit them as one transaction.
+        The frames are written unflushed (pika's channel object, not its blocking wrapper,
+        which would flush after every frame) and go out together with ``tx.commit``. A
+        message the broker returned as unroutable makes the commit raise."""
+        self._returns.clear()
+        try:
+            for operation in operations:
+                operation()
+            self._channel.tx_commit()
+        except BaseException:
+            if self._channel is not None and self._channel.is_open:
+                self._channel.tx_rollback()
+            raise
+        if self._returns:
+            returned, self._returns = self._returns, []
+            self.names.forget()  # what we knew exists may have gone
+            raise TransportError(
+                f"RabbitMQ could not route {len(returned)} message(s) of this transaction: "
+                f"{', '.join(returned)}; the rest of the transaction was committed",
+                hint="the queue was deleted since this connection checked it; declare it "
+                "again (zocalo-nb rabbitmq configure) and send again",
+            )
 
     # -- sending ---------------------------------------------------------------------------
     def _send(
@@ -239,6 +288,10 @@ class AmqpTransport(Transport):
             # a dead letter we put there ourselves: the record RabbitMQ would have written,
             # which upstream's DLQ tools read (zocalo.dlq_purge, zocalo.dlq_reinject)
             table[X_DEATH] = death_record(name.removeprefix(RABBITMQ_DLQ_PREFIX))
+        milliseconds = int(delay * 1000) if delay and delay > 0 else 0
+        plugin = bool(milliseconds) and kind == "queue" and self.delays == "plugin"
+        if plugin:
+            table[X_DELAY] = milliseconds  # upstream's delayed send
         properties = pika.BasicProperties(
             headers=table,
             delivery_mode=2 if kind == "queue" else 1,
@@ -247,7 +300,6 @@ class AmqpTransport(Transport):
             expiration=str(int(expiration * 1000)) if expiration and not delay else None,
         )
         body = text.encode()
-        milliseconds = int(delay * 1000) if delay and delay > 0 else 0
 
         def route() -> tuple[str, str, bool]:
             if kind == "queue":
@@ -256,6 +308,8 @@ class AmqpTransport(Transport):
             else:
                 self.names.require_exchange(name)
                 exchange, key = name, ""
+            if plugin:
+                return DELAYED_EXCHANGE, key, False  # the plugin returns every mandatory one
             if milliseconds:
                 return self.names.delay_exchange(milliseconds, exchange), key, True
             return exchange, key, kind == "queue"
@@ -267,7 +321,7 @@ class AmqpTransport(Transport):
             exchange, key, mandatory = self._call(route)
 
         def publish() -> None:
-            self._channel.basic_publish(exchange, key, body, properties, mandatory=mandatory)
+            self._channel._impl.basic_publish(exchange, key, body, properties, mandatory)
 
         self._in_transaction(transaction, publish)
 
@@ -281,11 +335,7 @@ class AmqpTransport(Transport):
                 self._pending[transaction].append(operation)
             return
 
-        def alone() -> None:
-            operation()
-            self._channel.tx_commit()
-
-        self._call(alone)
+        self._call(lambda: self._commit_now([operation]))
 
     # -- receiving -------------------------------------------------------------------------
     def _subscribe(
@@ -343,9 +393,11 @@ class AmqpTransport(Transport):
             self._call(cancel)
 
     # -- acknowledging ---------------------------------------------------------------------
-    def _tags(self, message: Message, cumulative: bool) -> list[int]:
+    def _tags(self, message: Message, cumulative: bool) -> tuple[list[int], bool]:
         """On the I/O thread: the delivery tags an ack of ``message`` settles (taken out of
-        the held list; none when already settled or from an earlier connection)."""
+        the held list; none when already settled or from an earlier connection), and whether
+        one ``multiple`` ack of the last settles them all: no other subscription on the
+        channel holds an earlier tag."""
         generation, _, tag_text = message.ack_id.partition(":")
         if tag_text and int(generation) != self._generation:
             raise TransportError(
@@ -355,24 +407,30 @@ class AmqpTransport(Transport):
             )
         held = self._held.get(message.subscription)
         if held is None or not tag_text:
-            return []
+            return [], False
         tag = int(tag_text)
         if tag not in held:
-            return []
+            return [], False
         taken = [t for t in held if t <= tag] if cumulative else [tag]
         self._held[message.subscription] = [t for t in held if t not in taken]
-        return taken
+        others = (t for s, tags in self._held.items() if s != message.subscription for t in tags)
+        return taken, len(taken) > 1 and all(t > tag for t in others)
 
     def _settle(self, message: Message, transaction: str | None, ack: bool) -> None:
         entry = self._subs.get(message.subscription)
         cumulative = ack and entry is not None and entry[2] == "cumulative"
 
         def settle() -> None:
-            for tag in self._tags(message, cumulative):
+            channel = self._channel._impl  # frames unflushed: they go with the commit
+            tags, multiple = self._tags(message, cumulative)
+            if multiple:
+                channel.basic_ack(tags[-1], multiple=True)
+                return
+            for tag in tags:
                 if ack:
-                    self._channel.basic_ack(tag)
+                    channel.basic_ack(tag)
                 else:
-                    self._channel.basic_nack(tag, requeue=True)
+                    channel.basic_nack(tag, requeue=True)
 
         self._in_transaction(transaction, settle)
 
@@ -393,17 +451,7 @@ class AmqpTransport(Transport):
         if operations is None:
             raise TransportError(f"no open transaction {transaction!r}", hint="begin() it first")
 
-        def commit() -> None:
-            try:
-                for operation in operations:
-                    operation()
-                self._channel.tx_commit()
-            except BaseException:
-                if self._channel is not None and self._channel.is_open:
-                    self._channel.tx_rollback()
-                raise
-
-        self._call(commit)
+        self._call(lambda: self._commit_now(operations))
 
     def _abort(self, transaction: str) -> None:
         with self._lock:

@@ -205,7 +205,8 @@ class Transport(abc.ABC):
             kind = "queue"
         if headers:
             final = {_header_name(k): str(v) for k, v in headers.items()}
-            final.setdefault(MESSAGE_ID, new_message_id())
+            if MESSAGE_ID not in final:
+                final[MESSAGE_ID] = new_message_id()
         else:
             final = {MESSAGE_ID: new_message_id()}
         text = body if isinstance(body, RawBody) else encode(body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Mapping
@@ -58,9 +59,23 @@ class Message(NamedTuple):
         return {k: v for k, v in self.headers.items() if k not in BROKER_HEADERS}
 
 
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count()
+
+
+def _fresh_ids() -> None:
+    """In a forked child: its own prefix, so parent and child never repeat an id."""
+    global _ID_PREFIX, _ID_COUNTER
+    _ID_PREFIX, _ID_COUNTER = os.urandom(8).hex(), itertools.count()
+
+
+os.register_at_fork(after_in_child=_fresh_ids)
+
+
 def new_message_id() -> str:
-    """A fresh stable message id (128 random bits, hex, like a uuid4 without the overhead)."""
-    return os.urandom(16).hex()
+    """A fresh stable message id: 64 random bits drawn once per process, then a counter (32 hex
+    digits, as unique as a uuid4 and without a system call per message)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 def encode(body: Any) -> str:

@@ -49,6 +49,8 @@ EXPIRES = "expires"
 REDELIVERED = "redelivered"
 #: ActiveMQ's scheduler: deliver after this many milliseconds.
 SCHEDULED_DELAY = "AMQ_SCHEDULED_DELAY"
+#: The delayed-message plugin's delay in milliseconds (upstream sets it on delayed sends).
+X_DELAY = "x-delay"
 #: RabbitMQ's record of a message's dead-letterings (newest first), on ``dlq.<queue>``.
 X_DEATH = "x-death"
 #: Headers the brokers own: never copied when a message is re-sent.
@@ -77,6 +79,7 @@ BROKER_HEADERS = frozenset(
         "AMQ_SCHEDULED_REPEAT",
         # RabbitMQ's dead-lettering and delivery counting, and pika's delivery fields
         X_DEATH,
+        X_DELAY,
         "x-first-death-queue",
         "x-first-death-reason",
         "x-first-death-exchange",

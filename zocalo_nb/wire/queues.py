@@ -11,6 +11,10 @@ DLQ_PREFIX = "DLQ."
 #: RabbitMQ's (upstream's topology): ``dlq.<queue>``.
 RABBITMQ_DLQ_PREFIX = "dlq."
 SUSPECTS = ".suspects"
+#: Upstream's exchange for delayed queue sends on RabbitMQ (of the delayed-message plugin's
+#: type ``x-delayed-message``; routing key the queue's name, delay in ``x-delay``).
+DELAYED_EXCHANGE = "delayed"
+DELAYED_EXCHANGE_TYPE = "x-delayed-message"
 
 
 def suspect_queue(destination: str) -> str:
