@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 from zocalo_nb.servers.activemq import ActiveMQ
 from zocalo_nb.servers.rabbitmq import RabbitMQ
+from zocalo_nb.servers.slurm import Slurm
 
 TEST_REDELIVERIES = 2
 TEST_PASSWORD = "amq-test-pw"
@@ -95,3 +97,23 @@ def eventually(check: Callable[[], bool], timeout: float = 10.0, interval: float
             return True
         time.sleep(interval)
     return check()
+
+
+@pytest.fixture(scope="session")
+def slurm_conf() -> Iterator[str]:
+    """The ``SLURM_CONF`` of a running Slurm of ours (``./dev test`` starts one and exports
+    ``ZOCALO_NB_TEST_SLURM``; else a private cluster for this session, as root)."""
+    if os.environ.get("ZOCALO_NB_TEST_SLURM"):
+        yield os.environ["ZOCALO_NB_TEST_SLURM"]
+        return
+    if not Slurm.installed():
+        pytest.fail(
+            "Slurm is not installed, so the cluster tests cannot run. Run ./dev test (it "
+            "installs and starts it) or 'zocalo-nb broker install --kind slurm'."
+        )
+    cluster = Slurm(Path(tempfile.mkdtemp(prefix="zocalo-nb-slurm-")))
+    cluster.start()
+    try:
+        yield str(cluster.conf)
+    finally:
+        cluster.stop()

@@ -89,6 +89,16 @@ class Settings:
             return f"amqp://{user}{self.host}:{self.port}/{vhost}?prefix={self.prefix}"
         return f"{self.scheme}://{user}{self.host}:{self.port}?prefix={self.prefix}"
 
+    def secret_url(self) -> str:
+        """The broker URL with its password, for a job that must connect to this broker (a
+        cluster job reporting its outcome); never log it."""
+        url = self.redacted_url()
+        if self.password:
+            url = url.replace(":***@", ":" + quote(self.password, safe="") + "@", 1)
+        if self.scheme == "amqp" and self.management_port != MANAGEMENT_PORT:
+            url += f"&management={self.management_port}"
+        return url
+
     def __str__(self) -> str:
         return f"{self.redacted_url()} (from {self.source})"
 
@@ -295,6 +305,11 @@ def workdir_roots() -> list[Path]:
     if configured:
         return [Path(p) for p in configured.split(":") if p]
     return [Path.cwd(), Path(tempfile.gettempdir())]
+
+
+def scheduler_name() -> str:
+    """``ZOCALO_NB_SCHEDULER``: the cluster service's scheduler (default ``local``)."""
+    return os.environ.get("ZOCALO_NB_SCHEDULER") or "local"
 
 
 def broker_url() -> str | None:

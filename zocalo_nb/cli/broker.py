@@ -1,5 +1,6 @@
-"""``zocalo-nb broker install|start|stop|status [--kind activemq|rabbitmq]``: our own ActiveMQ
-or RabbitMQ node for development and CI (only ever our own pid is stopped)."""
+"""``zocalo-nb broker install|start|stop|status [--kind activemq|rabbitmq|slurm]``: our own
+ActiveMQ, RabbitMQ node or single-node Slurm for development and CI (only ever our own pids
+are stopped)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from zocalo_nb.cli.exitcodes import ExitCode
 from zocalo_nb.servers.activemq import ActiveMQ
 from zocalo_nb.servers.rabbitmq import RabbitMQ
+from zocalo_nb.servers.slurm import Slurm
 
 DEFAULT_DIR = ".zocalo-nb/{kind}"
 
@@ -20,7 +22,7 @@ def add_commands(commands: Any) -> None:
         "broker", help="install, start, stop our own ActiveMQ or RabbitMQ node"
     )
     broker.add_argument("action", choices=["install", "start", "stop", "status"])
-    broker.add_argument("--kind", choices=["activemq", "rabbitmq"], default="activemq")
+    broker.add_argument("--kind", choices=["activemq", "rabbitmq", "slurm"], default="activemq")
     broker.add_argument("--dir", help=f"instance folder ({DEFAULT_DIR.format(kind='KIND')})")
     broker.add_argument(
         "--port", type=int, help="STOMP port (61613) or AMQP port (5672) of our instance"
@@ -56,6 +58,8 @@ def run_broker(args: argparse.Namespace) -> int:
     folder = Path(args.dir or DEFAULT_DIR.format(kind=args.kind))
     if args.kind == "rabbitmq":
         return _rabbitmq(args, folder)
+    if args.kind == "slurm":
+        return _slurm(args, folder)
     instance = ActiveMQ(
         folder,
         stomp_port=args.port or 61613,
@@ -104,4 +108,23 @@ def _rabbitmq(args: argparse.Namespace, folder: Path) -> int:
         status = node.status()
         print(status)
         return ExitCode.OK if status.startswith("running") else ExitCode.FAILED
+    return ExitCode.OK
+
+
+def _slurm(args: argparse.Namespace, folder: Path) -> int:
+    cluster = Slurm(folder)
+    if args.action == "install":
+        Slurm.install()
+        print("Slurm is installed")
+    elif args.action == "start":
+        cluster.start()
+        print(f"Slurm running, pids {cluster.pids()}: export SLURM_CONF={cluster.conf.resolve()}")
+    elif args.action == "stop":
+        running = cluster.pids()
+        cluster.stop()
+        print("stopped" if running else "not running")
+    else:
+        running = cluster.pids()
+        print(f"running, pids {running}" if running else "not running")
+        return ExitCode.OK if running else ExitCode.FAILED
     return ExitCode.OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from zocalo_nb.config import scheduler_name
 from zocalo_nb.monitor.history import History
 from zocalo_nb.monitor.tracker import Tracker
 from zocalo_nb.notebook.wrapper import notebook_service
@@ -36,6 +37,15 @@ def command_service() -> Service:
     """Command-line jobs from the queues in ``ZOCALO_NB_QUEUES`` (default jobs); working
     directories inside ``ZOCALO_NB_WORKDIR_ROOTS``."""
     return wrapper_service("command", _queues("jobs"))
+
+
+def cluster_submission_service() -> Service:
+    """Cluster submission from ``ZOCALO_NB_QUEUES`` (default cluster.submission) with the
+    scheduler ``ZOCALO_NB_SCHEDULER`` (default local; slurm uses the machine's Slurm, or
+    ``SLURM_CONF``)."""
+    from zocalo_nb.cluster import cluster_service, make_scheduler
+
+    return cluster_service(make_scheduler(scheduler_name()), queue=_queues("cluster.submission")[0])
 
 
 def runner_service() -> Service:

@@ -56,6 +56,8 @@ def run_wrap(args: argparse.Namespace) -> int:
             transport.broadcast(STATUS_TOPIC, message, expiration=STATUS_EXPIRY)
 
         outcome = run_job(wrapper, ctx, emit=emit, status=status, host=host_id())
+    # the outcome went out: a cluster watcher must not report this job's end for it
+    Path(f"{args.recipewrapper}.done").touch()
     print(f"{wrapper.name}: {'success' if outcome.success else 'failure'}", file=sys.stderr)
     if outcome.error:
         print(outcome.error, file=sys.stderr)

@@ -90,8 +90,8 @@ def run_state(events: Sequence[Record], recipe: Recipe | None = None) -> RunStat
         if not isinstance(step_value, int):
             continue
         step = step_value
-        if kind == EventState.UNWIRED_SEND:
-            continue
+        if kind in (EventState.UNWIRED_SEND, EventState.JOB):
+            continue  # neither changes what the step's message became
         state.last[step] = str(kind)
         if kind in DONE:
             state.done[step] += 1

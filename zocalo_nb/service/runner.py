@@ -133,6 +133,9 @@ class ServiceRunner:
             if service.open is not None:
                 service.open()
         self.transport = connect(self.url_or_settings, broker=self.broker)
+        for service in self.services:
+            if service.attach is not None:
+                service.attach(self.transport)
         self.processor = Processor(
             self.transport,
             self.host,

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zocalo_nb.errors import InvalidArgument, ZocaloNbError
+
+if TYPE_CHECKING:
+    from zocalo_nb.transport import Transport
 
 Handler = Callable[[Any, Any], None]
 
@@ -57,6 +60,9 @@ class Service:
     #: (release pools, files...).
     open: Callable[[], object] | None = None
     close: Callable[[], None] | None = None
+    #: Called with the runner's transport once it is connected: background work of the
+    #: service (a job watcher) sends through it; ``close`` stops that work.
+    attach: Callable[[Transport], object] | None = None
     #: Emit lifecycle events for its messages (off for monitors such as the tracker, whose
     #: input is the events topic itself).
     events: bool = True

@@ -45,8 +45,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from urllib.parse import quote
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from zocalo_nb.config import Settings
 from zocalo_nb.errors import MissingExtra
@@ -149,7 +149,7 @@ class AmqpTransport(Transport):
         )
 
     def _delay_scheme(self) -> str:
-        """"plugin" when the vhost has upstream's ``delayed`` exchange of the plugin's type
+        """ "plugin" when the vhost has upstream's ``delayed`` exchange of the plugin's type
         (asked of the management API), else "ttl" (also when the API does not answer)."""
         try:
             info = self.api.get(

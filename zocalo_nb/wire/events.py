@@ -18,6 +18,9 @@ class EventState(StrEnum):
     UNWIRED_SEND = "unwired-send"
     SUCCEEDED = "succeeded"
     DEAD_LETTERED = "dead-lettered"
+    #: A cluster job of the step changed state (``job_state``: queued, running, completed,
+    #: failed, timeout, cancelled, node-failure, out-of-memory).
+    JOB = "job"
 
 
 #: States whose events carry the step's input (payload and path).

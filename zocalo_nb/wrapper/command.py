@@ -31,7 +31,6 @@ Example step::
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import shlex
 import signal
@@ -44,6 +43,7 @@ from typing import Any
 
 from zocalo_nb.config import workdir_roots
 from zocalo_nb.dispatch.envelope import run_file_name
+from zocalo_nb.dispatch.recipe_files import RECIPE_FILES, with_recipe_files
 from zocalo_nb.recipe.parameters import format_string
 from zocalo_nb.wrapper.environment import job_environment
 from zocalo_nb.wrapper.lifecycle import Job, JobFailed
@@ -89,7 +89,8 @@ class CommandWrapper:
         out = self._inside(params.get("stdout") or workdir / f"{stem}.out", "stdout")
         err = self._inside(params.get("stderr") or workdir / f"{stem}.err", "stderr")
         workdir.mkdir(parents=True, exist_ok=True)
-        argv = _with_recipe_files(argv, job, workdir / stem, shell)
+        if any(name in arg for name in RECIPE_FILES for arg in argv):
+            argv = with_recipe_files(argv, job.ctx.message.to_body(), workdir / stem, shell)
         marker = uuid.uuid4().hex
         env = job_environment(params.get("environment") or {})
         env[JOB_MARKER] = marker
@@ -213,31 +214,6 @@ class CommandWrapper:
                         "elapsed": round(time.monotonic() - started, 1),
                     }
                 )
-
-
-#: Placeholders for files written for the job (upstream's cluster submission names).
-RECIPE_FILES = ("$RECIPEWRAP", "$RECIPEFILE", "$RECIPEENV")
-
-
-def _with_recipe_files(argv: list[str], job: Job, stem: Path, shell: bool) -> list[str]:
-    """``argv`` with the placeholders of :data:`RECIPE_FILES` replaced by files written for
-    it (only those it uses)."""
-    used = [name for name in RECIPE_FILES if any(name in arg for arg in argv)]
-    if not used:
-        return argv
-    body = job.ctx.message.to_body()
-    content = {
-        "$RECIPEWRAP": body,
-        "$RECIPEFILE": body["recipe"],
-        "$RECIPEENV": body["environment"],
-    }
-    replaced = list(argv)
-    for name in used:
-        path = stem.with_name(f"{stem.name}.{name[1:].lower()}.json")
-        path.write_text(json.dumps(content[name], indent=2))
-        value = shlex.quote(str(path)) if shell else str(path)
-        replaced = [arg.replace(name, value) for arg in replaced]
-    return replaced
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -1,0 +1,194 @@
+"""Cluster jobs on a real single-node Slurm (``slurm_conf``), reporting over a real ActiveMQ:
+the job's ``zocalo-nb wrap`` runs on the cluster and sends its outcome itself; jobs that end
+without reporting (exit code, time limit, scancel, wrapper killed -9) get a failure from the
+watcher; 50 jobs at once; a watcher restarted while its jobs run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.brokers import eventually
+from zocalo_nb.cluster import SlurmCli, cluster_service
+from zocalo_nb.config import Settings
+from zocalo_nb.dispatch import submit
+from zocalo_nb.dispatch.events import EVENTS_TOPIC, unpack
+from zocalo_nb.recipe import Recipe
+from zocalo_nb.service import ServiceRunner
+from zocalo_nb.transport import Message, Transport, connect
+
+WRAP = f"{sys.executable} -m zocalo_nb.cli wrap --wrap command --recipewrapper $RECIPEWRAP"
+
+
+@dataclass
+class Cluster:
+    """A cluster service on Slurm and the queues its steps' outputs go to."""
+
+    settings: Settings
+    transport: Transport
+    scheduler: SlurmCli
+    workdir: Path
+    got: dict[str, list[Message]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def submit(self, cluster: dict[str, Any], **parameters: Any) -> str:
+        recipe = Recipe.from_dict(
+            {
+                "1": {
+                    "queue": "cluster.submission",
+                    "parameters": {"cluster": {"workingdir": str(self.workdir), **cluster},
+                                   **parameters},
+                    "output": {"job_submitted": 2, "success": 3, "failure": 4},
+                },
+                "2": {"queue": "c.submitted"},
+                "3": {"queue": "c.success"},
+                "4": {"queue": "c.failure"},
+                "start": [[1, {}]],
+            }
+        )  # fmt: skip
+        return submit(recipe, transport=self.transport).id
+
+    def of(self, queue: str, run: str) -> list[Message]:
+        return [m for m in self.got[queue] if m.body["environment"]["ID"] == run]
+
+    def runner(self) -> ServiceRunner:
+        return ServiceRunner([cluster_service(self.scheduler, interval=0.3)], self.settings)
+
+
+@pytest.fixture
+def cluster(activemq_url: str, slurm_conf: str, tmp_path: Path) -> Iterator[Cluster]:
+    settings = Settings.build(activemq_url, prefix=f"cl{uuid.uuid4().hex[:6]}")
+    with connect(settings) as transport:
+        found = Cluster(settings, transport, SlurmCli(slurm_conf), tmp_path)
+        for queue in ("c.submitted", "c.success", "c.failure"):
+            found.got[queue] = []
+            transport.subscribe(queue, found.got[queue].append, ack="auto")
+        transport.subscribe_topic(EVENTS_TOPIC, lambda m: found.events.extend(unpack(m.body)))
+        yield found
+
+
+def test_a_job_runs_on_slurm_and_reports_its_own_success(cluster: Cluster) -> None:
+    with cluster.runner():
+        run = cluster.submit({"commands": [WRAP], "cpus": 1, "memory": "100M",
+                              "time_limit": "00:05:00"},
+                             command=["sh", "-c", "echo from-the-cluster"])  # fmt: skip
+        assert eventually(lambda: len(cluster.of("c.success", run)) == 1, timeout=60)
+        submitted = cluster.of("c.submitted", run)
+        assert len(submitted) == 1
+        assert submitted[0].body["payload"]["scheduler"] == "slurm"
+        job = submitted[0].body["payload"]["jobid"]
+        assert job.isdigit()
+        result = cluster.of("c.success", run)[0].body["payload"]
+        assert Path(result["stdout"]).read_text() == "from-the-cluster\n"
+        states = lambda: [e["job_state"] for e in cluster.events if e.get("jobid") == job]  # noqa: E731
+        assert eventually(lambda: "completed" in states(), timeout=30)
+        assert states()[-1] == "completed" and states()[0] in ("queued", "running")
+        assert cluster.of("c.failure", run) == []
+
+
+def test_a_failing_job_reports_its_exit_code_once(cluster: Cluster) -> None:
+    with cluster.runner():
+        wrapped = cluster.submit({"commands": [WRAP]}, command=["sh", "-c", "exit 3"])
+        raw = cluster.submit({"commands": ["echo to-stdout; echo to-stderr >&2; exit 4"]})
+        assert eventually(lambda: len(cluster.of("c.failure", wrapped)) == 1, timeout=60)
+        assert "exited with code 3" in cluster.of("c.failure", wrapped)[0].body["payload"]
+        assert eventually(lambda: len(cluster.of("c.failure", raw)) == 1, timeout=60)
+        text = cluster.of("c.failure", raw)[0].body["payload"]
+        assert "ended failed" in text and "exit code 4" in text
+        assert "to-stdout" in text and "to-stderr" in text
+        events = [e for e in cluster.events if e.get("run") == raw]
+        assert events and events[-1]["job_state"] == "failed" and events[-1]["exit_code"] == 4
+        # the wrapped job reported itself: the watcher sent nothing more for it
+        eventually(lambda: False, timeout=2)
+        assert len(cluster.of("c.failure", wrapped)) == 1
+        assert len(cluster.of("c.failure", raw)) == 1
+
+
+def test_a_cancelled_job_and_a_killed_wrapper_each_get_a_failure(cluster: Cluster) -> None:
+    with cluster.runner():
+        cancelled = cluster.submit({"commands": ["sleep 120"]})
+        killed = cluster.submit({"commands": [WRAP]}, command=["sleep", "120"])
+        jobs: dict[str, str] = {}
+
+        def submitted() -> bool:
+            for run in (cancelled, killed):
+                for m in cluster.of("c.submitted", run):
+                    jobs[run] = m.body["payload"]["jobid"]
+            return len(jobs) == 2
+
+        assert eventually(submitted, timeout=60)
+        cluster.scheduler.cancel([jobs[cancelled]])
+        wrap: list[int] = []
+
+        def wrapper_runs() -> bool:
+            found = subprocess.run(["pgrep", "-f", "zocalo_nb.cli wrap"], capture_output=True,
+                                   text=True).stdout.split()  # fmt: skip
+            wrap[:] = [int(p) for p in found if killed in Path(f"/proc/{p}/cmdline").read_text()
+                       or _job_of(int(p)) == jobs[killed]]  # fmt: skip
+            return bool(wrap)
+
+        assert eventually(wrapper_runs, timeout=60)
+        os.kill(wrap[0], signal.SIGKILL)
+        assert eventually(lambda: len(cluster.of("c.failure", cancelled)) == 1, timeout=60)
+        assert "ended cancelled" in cluster.of("c.failure", cancelled)[0].body["payload"]
+        assert eventually(lambda: len(cluster.of("c.failure", killed)) == 1, timeout=60)
+        assert "ended failed" in cluster.of("c.failure", killed)[0].body["payload"]
+        assert "exit code 137" in cluster.of("c.failure", killed)[0].body["payload"]
+
+
+def _job_of(pid: int) -> str:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return ""
+    for entry in environ:
+        if entry.startswith(b"SLURM_JOB_ID="):
+            return entry.split(b"=", 1)[1].decode()
+    return ""
+
+
+def test_fifty_jobs_at_once(cluster: Cluster) -> None:
+    with cluster.runner():
+        runs = [cluster.submit({"commands": [WRAP]}, command=["true"]) for _ in range(50)]
+        assert eventually(
+            lambda: sum(len(cluster.of("c.success", r)) for r in runs) == 50, timeout=240
+        )
+        assert all(len(cluster.of("c.submitted", r)) == 1 for r in runs)
+        assert all(cluster.of("c.failure", r) == [] for r in runs)
+
+
+def test_a_restarted_watcher_reports_a_job_that_ended_while_it_was_down(
+    cluster: Cluster,
+) -> None:
+    with cluster.runner():
+        run = cluster.submit({"commands": ["sleep 4; exit 5"]})
+        assert eventually(lambda: len(cluster.of("c.submitted", run)) == 1, timeout=60)
+    # the service is down while the job runs and fails
+    job = cluster.of("c.submitted", run)[0].body["payload"]["jobid"]
+    assert eventually(
+        lambda: cluster.scheduler.states([job])[job].status.ended, timeout=60, interval=0.5
+    )
+    assert cluster.of("c.failure", run) == []
+    with cluster.runner(), cluster.runner():  # two watchers: still one failure
+        assert eventually(lambda: len(cluster.of("c.failure", run)) == 1, timeout=30)
+        assert "exit code 5" in cluster.of("c.failure", run)[0].body["payload"]
+        eventually(lambda: False, timeout=2)
+    assert len(cluster.of("c.failure", run)) == 1
+
+
+def test_a_job_past_its_time_limit_is_reported_as_timed_out(cluster: Cluster) -> None:
+    """Slurm checks limits about every 30 s: the TIMEOUT comes 60-90 s after the start."""
+    with cluster.runner():
+        run = cluster.submit({"commands": ["echo started; sleep 600"], "time_limit": 1})
+        assert eventually(lambda: len(cluster.of("c.failure", run)) == 1, timeout=180)
+        text = cluster.of("c.failure", run)[0].body["payload"]
+        assert "ended timeout" in text and "started" in text
