@@ -192,3 +192,22 @@ def test_a_job_past_its_time_limit_is_reported_as_timed_out(cluster: Cluster) ->
         assert eventually(lambda: len(cluster.of("c.failure", run)) == 1, timeout=180)
         text = cluster.of("c.failure", run)[0].body["payload"]
         assert "ended timeout" in text and "started" in text
+
+
+def test_run_jobs_lists_a_runs_jobs_and_run_cancel_cancels_the_live_ones(
+    cluster: Cluster,
+) -> None:
+    from zocalo_nb.monitor.run import Run
+
+    with cluster.runner():
+        run_id = cluster.submit({"commands": ["sleep 120"]})
+        run = Run.load(run_id, transport=cluster.transport)
+        assert eventually(lambda: list(run.jobs()["job_state"]) == ["running"], timeout=60)
+        jobs = run.jobs()
+        assert list(jobs.columns[:5]) == ["jobid", "scheduler", "run", "step", "job_state"]
+        assert jobs.loc[0, "run"] == run_id and jobs.loc[0, "step"] == 1
+        assert jobs.loc[0, "node"] and str(jobs.loc[0, "stdout"]).endswith(".out")
+        assert run.cancel(cluster.scheduler) == [jobs.loc[0, "jobid"]]
+        assert eventually(lambda: list(run.jobs()["job_state"]) == ["cancelled"], timeout=60)
+        assert eventually(lambda: len(cluster.of("c.failure", run_id)) == 1, timeout=30)
+        assert run.cancel(cluster.scheduler) == []  # nothing live any more

@@ -204,3 +204,38 @@ def queues_frame(stats: Sequence[QueueStats], dlqs: Mapping[str, QueueStats]) ->
     for column in ("depth", "consumers", "enqueued", "dequeued", "dlq_depth"):
         frame[column] = frame[column].astype("int64")
     return frame
+
+
+JOB_COLUMNS = (
+    "jobid",
+    "scheduler",
+    "run",
+    "step",
+    "job_state",
+    "exit_code",
+    "reason",
+    "node",
+    "start",
+    "end",
+    "updated",
+    "stdout",
+    "stderr",
+)
+
+
+def jobs_frame(records: Iterable[Record]) -> pd.DataFrame:
+    """One row per cluster job (its latest ``job`` event), oldest submission first."""
+    latest: dict[tuple[str, str], Record] = {}
+    for record in records:
+        if record.get("state") == EventState.JOB:
+            latest[(str(record.get("scheduler")), str(record.get("jobid")))] = record
+    rows = [
+        {**r, "start": r.get("job_start"), "end": r.get("job_end"), "updated": r.get("time")}
+        for r in latest.values()
+    ]
+    frame = pd.DataFrame(rows, columns=list(JOB_COLUMNS))
+    for column in ("start", "end", "updated"):
+        frame[column] = _times(pd.to_numeric(frame[column], errors="coerce").astype("float64"))
+    frame["step"] = pd.to_numeric(frame["step"], errors="coerce").astype("Int64")
+    frame["exit_code"] = pd.to_numeric(frame["exit_code"], errors="coerce").astype("Int64")
+    return frame.sort_values(["start", "updated"], kind="stable", ignore_index=True)

@@ -239,6 +239,24 @@ class Run:
             source = Tap.for_transport(self.transport)
         return Run(new_id, source, recipe=plan.message.recipe, transport=self.transport)
 
+    def jobs(self) -> pd.DataFrame:
+        """The run's cluster jobs, one row each (id, scheduler, step, state, exit code,
+        node, times, log paths), as the cluster service's watcher last reported them."""
+        return frames.jobs_frame(self.event_records())
+
+    def cancel(self, scheduler: Any) -> list[str]:
+        """Cancel the run's jobs that are still queued or running on ``scheduler`` (a
+        :class:`zocalo_nb.cluster.Scheduler`); returns their ids. The watcher then reports
+        each as cancelled, with a failure on the step's failure channel."""
+        jobs = self.jobs()
+        live = jobs[
+            jobs["job_state"].isin(["queued", "running"]) & (jobs["scheduler"] == scheduler.name)
+        ]
+        ids = [str(j) for j in live["jobid"]]
+        if ids:
+            scheduler.cancel(ids)
+        return ids
+
     def live(self, interval: float = 0.5) -> Any:
         """Show the run in the notebook (graph + table), refreshed until it finishes."""
         from zocalo_nb.monitor.live import LiveRun
