@@ -1,7 +1,8 @@
 """Cluster jobs: steps whose work runs on a batch scheduler (Slurm), followed like any step.
 
 :func:`cluster_service` consumes ``cluster.submission``; schedulers (:class:`Scheduler`) are
-``local`` (processes here), ``slurm`` (its command-line tools) and any registered under the
+``local`` (processes here), ``slurm`` (its command-line tools), ``slurm-rest``
+(slurmrestd) and any registered under the
 entry-point group ``zocalo_nb.schedulers``; :func:`make_scheduler` finds one by name.
 """
 
@@ -14,6 +15,7 @@ from zocalo_nb.cluster.jobs import JOB_NAME, JobInfo, JobSpec, JobStatus, Schedu
 from zocalo_nb.cluster.local import LocalScheduler
 from zocalo_nb.cluster.service import CLUSTER_QUEUE, JobWatcher, cluster_service
 from zocalo_nb.cluster.slurm import SchedulerError, SlurmCli
+from zocalo_nb.cluster.slurm_rest import SlurmRest
 from zocalo_nb.errors import InvalidArgument
 
 __all__ = [
@@ -27,11 +29,16 @@ __all__ = [
     "Scheduler",
     "SchedulerError",
     "SlurmCli",
+    "SlurmRest",
     "cluster_service",
     "make_scheduler",
 ]
 GROUP = "zocalo_nb.schedulers"
-BUILTIN: dict[str, type[Scheduler]] = {"local": LocalScheduler, "slurm": SlurmCli}
+BUILTIN: dict[str, type[Scheduler]] = {
+    "local": LocalScheduler,
+    "slurm": SlurmCli,
+    "slurm-rest": SlurmRest,
+}
 
 
 def make_scheduler(name: str, **options: Any) -> Scheduler:

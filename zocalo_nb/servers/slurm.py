@@ -38,6 +38,11 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _memory_mb() -> int:
     pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
     return max(1024, int(pages * size / 2**20) - 512)
@@ -73,7 +78,7 @@ class Slurm:
     def pids(self) -> dict[str, int]:
         """Our daemons that run, by name."""
         running = {}
-        for name in DAEMONS:
+        for name in (*DAEMONS, "slurmrestd"):
             path = self.base / f"{name}.pid"
             try:
                 pid = int(path.read_text().split()[0])
@@ -85,7 +90,7 @@ class Slurm:
 
     def start(self, timeout: float = 60.0) -> None:
         """Start munged, slurmctld and slurmd; return once the node takes jobs."""
-        if len(self.pids()) == len(DAEMONS):
+        if all(name in self.pids() for name in DAEMONS):
             return
         if not self.installed():
             raise BrokerError(
@@ -134,12 +139,12 @@ class Slurm:
             )
         time.sleep(0.2)
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         with (self.base / "log" / f"{name}.out").open("ab") as out:
             process = subprocess.Popen(
                 argv,
                 cwd=self.base,
-                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -166,9 +171,57 @@ class Slurm:
             and all(s.rstrip("*") in ("idle", "mixed", "allocated", "completing") for s in states)
         )
 
+    def start_rest(self, *, port: int | None = None) -> str:
+        """Start slurmrestd (API v0.0.38) and return its URL: on a Unix socket in ``base``
+        with local authentication (the caller's uid), or with ``port`` on 127.0.0.1 with JWT
+        authentication (tokens from :meth:`token`)."""
+        if port is None:
+            url, argv = f"unix://{self.base.resolve() / 'rest.sock'}", ["-a", "rest_auth/local"]
+            (self.base / "rest.sock").unlink(missing_ok=True)
+            listen = f"unix:{self.base.resolve() / 'rest.sock'}"
+        else:
+            url, argv, listen = (
+                f"http://127.0.0.1:{port}",
+                ["-a", "rest_auth/jwt"],
+                f"127.0.0.1:{port}",
+            )
+            argv = ["-u", "nobody", *argv]
+        self._spawn(
+            "slurmrestd",
+            ["slurmrestd", *argv, "-s", "openapi/v0.0.38", listen],
+            {**self.environment(), "SLURMRESTD_SECURITY": "disable_user_check",
+             **({"SLURM_JWT": "daemon"} if port is not None else {})},
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not (self.base / "rest.sock").exists() if port is None else not _listening(port):
+            if "slurmrestd" not in self.pids() or time.monotonic() > deadline:
+                raise BrokerError(
+                    "slurmrestd did not start", hint=f"read {self.base / 'log' / 'slurmrestd.out'}"
+                )
+            time.sleep(0.1)
+        return url
+
+    def stop_rest(self) -> None:
+        """Stop our slurmrestd (by its pid), leaving the cluster running."""
+        pid = self.pids().get("slurmrestd")
+        if pid is not None:
+            terminate(pid, timeout=15)
+        (self.base / "slurmrestd.pid").unlink(missing_ok=True)
+
+    def token(self, user: str = "root", lifespan: int = 3600) -> str:
+        """A JWT for ``user`` (``scontrol token``), for slurmrestd over TCP."""
+        answer = subprocess.run(
+            ["scontrol", "token", f"username={user}", f"lifespan={lifespan}"],
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **self.environment()},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return answer.stdout.strip().partition("=")[2]
+
     def stop(self) -> None:
         """Stop our daemons (by the pids we started), the node first."""
-        for name in reversed(DAEMONS):
+        for name in ("slurmrestd", *reversed(DAEMONS)):
             pid = self.pids().get(name)
             if pid is not None:
                 terminate(pid, timeout=15)
