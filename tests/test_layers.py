@@ -213,6 +213,7 @@ def test_each_wire_name_and_event_state_is_spelled_once_in_the_package() -> None
     # flag, columns of the runs frame, a function named in __all__.
     other_roles = {
         "failed": ["notebook/prepare.py", "cluster/jobs.py"],  # a job's state
+        "job": ["cluster/slurm_rest.py"],  # slurmrestd's request field
         "succeeded": ["monitor/history.py", "monitor/history.py"],
         "submitted": ["dispatch/events.py"],
     }

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from zocalo_nb import dlq
+from zocalo_nb.cluster import cluster_service, make_scheduler
 from zocalo_nb.config import Settings
 from zocalo_nb.dispatch import StepContext
+from zocalo_nb.errors import InvalidArgument
 from zocalo_nb.monitor import History, Run, Tracker, submit
 from zocalo_nb.notebook.wrapper import notebook_service
 from zocalo_nb.service import Service, ServiceRunner
@@ -29,6 +31,7 @@ from zocalo_nb.transport import MemoryBroker, Transport, connect
 from zocalo_nb.wrapper import wrapper_service
 
 RECIPE = "demo-pipeline"
+JOB_COLUMNS = ["jobid", "scheduler", "step", "job_state", "exit_code", "node"]
 DEAD_COLUMNS = ["run", "step", "service", "error_type", "error", "attempts"]
 
 
@@ -46,11 +49,15 @@ def indexing(ctx: StepContext, payload: Any) -> None:
     ctx.send({"indexed": True, "threshold": value, "ring_radius_px": payload.get("ring_radius_px")})
 
 
-def services(recipes: Path, notebooks: Path, output: Path, results: list[Any]) -> list[Service]:
+def services(
+    recipes: Path, notebooks: Path, output: Path, results: list[Any], cluster: str | None = None
+) -> list[Service]:
     def store(ctx: StepContext, payload: Any) -> None:
         results.append(payload)
 
+    extra = [cluster_service(make_scheduler(cluster), interval=0.3)] if cluster else []
     return [
+        *extra,
         Dispatcher(recipes).service(),
         Service("spotfinding", spotfinding, queues=("demo.spotfinding",)),
         wrapper_service("command", ("demo.jobs",)),
@@ -71,9 +78,20 @@ def run(
     recipes: Path = Path("recipes"),
     notebooks: Path = Path("notebooks/jobs"),
     broker: str | None = None,
+    cluster: str | None = None,
     say: Callable[[str], None] = print,
 ) -> bool:
-    """Run the demo; returns True when the rerun completed the pipeline."""
+    """Run the demo; returns True when the rerun completed the pipeline. With ``cluster``
+    (a scheduler name: slurm, local, ...) its command job runs as a cluster job, which
+    reports over ``broker`` (a real one: a job cannot reach the in-process broker)."""
+    if cluster and broker is None:
+        raise InvalidArgument(
+            "cluster jobs report over the broker, and memory:// lives inside this process",
+            hint="give --broker stomp://... (./dev demo --cluster slurm starts ActiveMQ and "
+            "Slurm for you)",
+        )
+    recipe_name = f"{RECIPE}-cluster" if cluster else RECIPE
+    output = output.resolve()  # cluster jobs run elsewhere: absolute working directories
     output.mkdir(parents=True, exist_ok=True)
     memory = MemoryBroker(redelivery_delay=0.2) if broker is None else None
     settings = (
@@ -86,7 +104,7 @@ def run(
     history = History(str(output / "history.sqlite"))
     tracker = Tracker(history)
     results: list[Any] = []
-    workers = services(recipes, notebooks, output, results)
+    workers = services(recipes, notebooks, output, results, cluster)
     say("starting services: dispatcher, spotfinding, command jobs, notebook runner, ...")
     with (
         ServiceRunner([tracker.service()], settings, broker=memory),
@@ -98,10 +116,16 @@ def run(
             "python": sys.executable,
             "workdir": str(output / "jobs"),
         }
-        run = submit(RECIPE, parameters, transport=transport)
-        say(f"\nsubmitted {RECIPE} as run {run.id} (through the dispatcher)")
+        run = submit(recipe_name, parameters, transport=transport)
+        say(f"\nsubmitted {recipe_name} as run {run.id} (through the dispatcher)")
+        if cluster:
+            say(f"step 2 runs as a cluster job on {cluster}")
         run.wait(120)
         ok = _report(run, transport, output, "run", say)
+        if cluster:
+            jobs = run.jobs()
+            say("\ncluster jobs of the run:")
+            say(jobs[JOB_COLUMNS].to_string(index=False) if not jobs.empty else "  (none seen)")
         dead = dlq.frame(transport)
         say("\ndead letters:")
         say(dead[DEAD_COLUMNS].to_string(index=False) if not dead.empty else "  (none)")
@@ -140,5 +164,5 @@ def _report(run: Run, transport: Transport, output: Path, name: str, say: Any) -
 
 
 def _executed_notebook(output: Path) -> Path | None:
-    found = sorted((output / "notebooks").rglob("*.ipynb"))
-    return found[-1] if found else None
+    found = sorted((output / "notebooks").rglob("*.ipynb"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None  # this run's (an earlier demo may have left others)

@@ -10,6 +10,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.brokers import eventually
 from tests.cluster.conftest import WRAP, Cluster
 
@@ -149,3 +151,40 @@ def test_run_jobs_lists_a_runs_jobs_and_run_cancel_cancels_the_live_ones(
         assert eventually(lambda: list(run.jobs()["job_state"]) == ["cancelled"], timeout=60)
         assert eventually(lambda: len(cluster.of("c.failure", run_id)) == 1, timeout=30)
         assert run.cancel(cluster.scheduler) == []  # nothing live any more
+
+
+def test_a_cluster_step_runs_while_its_job_does_and_its_job_s_outputs_count(
+    cluster: Cluster,
+) -> None:
+    """The step that submitted a job is running (queued) while the job is, so the run is not
+    finished; the steps the job's outcome went to count as sent work when it ends."""
+    from zocalo_nb.monitor.run import Run
+    from zocalo_nb.monitor.tap import Tap
+    from zocalo_nb.states import StepState
+
+    Tap.for_transport(cluster.transport)  # listening before the run starts: it sees it all
+    with cluster.runner():
+        run_id = cluster.submit({"commands": [WRAP]}, command=["sleep", "3"])
+        run = Run.load(run_id, transport=cluster.transport)
+        assert eventually(lambda: run.state()[1] == StepState.RUNNING, timeout=30)
+        assert not run.finished
+        assert run.state()[3] == StepState.PENDING
+        assert eventually(lambda: len(cluster.of("c.success", run_id)) == 1, timeout=60)
+        assert eventually(lambda: run.state()[1] == StepState.SUCCEEDED, timeout=30)
+        assert run.state()[3] == StepState.QUEUED  # sent work by the job, nobody took it here
+        assert run.state()[4] == StepState.PENDING and not run.finished
+
+
+def test_the_demo_runs_its_command_job_on_slurm(
+    activemq_url: str, slurm_conf: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zocalo_nb import demo
+
+    monkeypatch.setenv("SLURM_CONF", slurm_conf)
+    said: list[str] = []
+    root = Path(__file__).resolve().parents[2]
+    assert demo.run(tmp_path / "demo", recipes=root / "recipes", notebooks=root / "notebooks"
+                    / "jobs", broker=activemq_url, cluster="slurm", say=said.append)  # fmt: skip
+    text = "\n".join(said)
+    assert "step 2 runs as a cluster job on slurm" in text
+    assert "completed" in text.split("cluster jobs of the run:")[1].split("dead letters")[0]

@@ -31,6 +31,11 @@ def add_commands(commands: Any) -> None:
     )
     demo.add_argument("--broker", help="run against this broker instead of memory://")
     demo.add_argument(
+        "--cluster",
+        metavar="SCHEDULER",
+        help="run the command job as a cluster job (slurm, slurm-rest, local); needs --broker",
+    )
+    demo.add_argument(
         "--recipes-only", action="store_true", help="only validate and draw the recipes"
     )
     demo.set_defaults(run=run_demo)
@@ -79,5 +84,6 @@ def run_demo(args: argparse.Namespace) -> int:
         recipes=source,
         notebooks=Path(args.notebooks),
         broker=args.broker,
+        cluster=args.cluster,
     )
     return ExitCode.OK if completed else ExitCode.FAILED

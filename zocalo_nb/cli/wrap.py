@@ -14,6 +14,7 @@ from typing import Any
 
 from zocalo_nb.cli.exitcodes import ExitCode
 from zocalo_nb.cli.services import add_broker_options, broker_settings
+from zocalo_nb.cluster.service import sent_steps
 from zocalo_nb.dispatch import RecipeMessage, StepContext
 from zocalo_nb.dispatch.context import deliver
 from zocalo_nb.errors import InvalidArgument
@@ -45,9 +46,11 @@ def run_wrap(args: argparse.Namespace) -> int:
     wrapper = find_wrapper(args.wrap)
     settings = broker_settings(args)
     with connect(settings) as transport:
+        sent: set[int] = set()
 
         def emit(channel: str, payload: Any) -> None:
             ctx.send_to(channel, payload)
+            sent.update(sent_steps(ctx))
             for out in ctx.outbox:
                 deliver(transport, out)
             ctx.outbox.clear()
@@ -56,8 +59,9 @@ def run_wrap(args: argparse.Namespace) -> int:
             transport.broadcast(STATUS_TOPIC, message, expiration=STATUS_EXPIRY)
 
         outcome = run_job(wrapper, ctx, emit=emit, status=status, host=host_id())
-    # the outcome went out: a cluster watcher must not report this job's end for it
-    Path(f"{args.recipewrapper}.done").touch()
+    # the outcome went out: a cluster watcher must not report this job's end for it, and
+    # tells the run's monitors which steps the job sent work to
+    Path(f"{args.recipewrapper}.done").write_text(json.dumps({"sent_to": sorted(sent)}))
     print(f"{wrapper.name}: {'success' if outcome.success else 'failure'}", file=sys.stderr)
     if outcome.error:
         print(outcome.error, file=sys.stderr)

@@ -100,13 +100,13 @@ class ClusterSubmission:
         recipewrap = str(recipe_file(stem, "$RECIPEWRAP"))
         environment = {**job_environment(), **self.job_environment, **spec.environment}
         job = replace(spec, commands=tuple(commands), environment=environment)
-        job_id = scheduler.submit(
-            job,
-            recipewrap=recipewrap,
-            stdout=stem.with_suffix(".out"),
-            stderr=stem.with_suffix(".err"),
-        )
-        ctx.send_to("job_submitted", {"jobid": job_id, "scheduler": scheduler.name})
+        stdout, stderr = stem.with_suffix(".out"), stem.with_suffix(".err")
+        job_id = scheduler.submit(job, recipewrap=recipewrap, stdout=stdout, stderr=stderr)
+        ctx.send_to("job_submitted", {"jobid": job_id, "scheduler": scheduler.name}, optional=True)
+        # in the same transaction: the run is not finished while its job is queued
+        queued = JobInfo(job_id, JobStatus.QUEUED, recipewrap=recipewrap,
+                         stdout=str(stdout), stderr=str(stderr))  # fmt: skip
+        ctx.broadcast(EVENTS_TOPIC, [job_event(scheduler.name, queued, body, host_id())])
 
     def attach(self, transport: Transport) -> None:
         # the jobs report over the broker this service uses, unless told otherwise
@@ -197,29 +197,32 @@ class JobWatcher:
     def _follow(self, scheduler: str, job: JobInfo) -> None:
         key = (scheduler, job.job_id)
         body = _read(job.recipewrap)
-        if self._seen.get(key) != job.status:
-            self._seen[key] = job.status
-            self._event(scheduler, job, body)
+        changed = self._seen.get(key) != job.status
+        self._seen[key] = job.status
         if not job.status.ended:
+            if changed:
+                self._event(scheduler, job, body)
             return
         reported = Path(job.recipewrap + REPORTED_SUFFIX)
-        try:  # exclusively: one watcher deals with each end
+        try:  # exclusively: one watcher deals with each end, and says it once
             reported.touch(exist_ok=False)
         except FileExistsError:
             return
-        if job.status is JobStatus.COMPLETED or Path(job.recipewrap + DONE_SUFFIX).exists():
-            return  # it reported itself
-        if body is None:
-            log.error("job %s ended (%s) but %s is unreadable", job.job_id, job.status,
-                      job.recipewrap)  # fmt: skip
-            return
-        try:
-            self._fail(scheduler, job, body)
-        except BaseException:
-            reported.unlink(missing_ok=True)  # not sent: the next look tries again
-            raise
+        sent_to = _sent_by_job(job.recipewrap)
+        if sent_to is None and job.status is not JobStatus.COMPLETED:
+            if body is None:
+                log.error("job %s ended (%s) but %s is unreadable", job.job_id, job.status,
+                          job.recipewrap)  # fmt: skip
+            else:
+                try:
+                    sent_to = self._fail(scheduler, job, body)
+                except BaseException:
+                    reported.unlink(missing_ok=True)  # not sent: the next look tries again
+                    raise
+        self._event(scheduler, job, body, sent_to or [])
 
-    def _fail(self, scheduler: str, job: JobInfo, body: dict[str, Any]) -> None:
+    def _fail(self, scheduler: str, job: JobInfo, body: dict[str, Any]) -> list[int]:
+        """Send the failure on the job's behalf; returns the steps it went to."""
         ctx = StepContext(RecipeMessage.from_body(body, None))
         why = f"{job.status.value}" + (f" ({job.reason})" if job.reason else "")
         text = (
@@ -231,34 +234,75 @@ class JobWatcher:
         for out in ctx.outbox:
             deliver(self.transport, out)
         log.warning("job %s ended %s without reporting: failure sent for it", job.job_id, why)
+        return sent_steps(ctx)
 
-    def _event(self, scheduler: str, job: JobInfo, body: dict[str, Any] | None) -> None:
-        environment = (body or {}).get("environment") or {}
-        step = (body or {}).get("recipe-pointer")
-        record = event(
-            State.JOB,
-            service="cluster",
-            host=self.host,
-            run=str(environment.get("ID")) if environment.get("ID") is not None else None,
-            step=step if isinstance(step, int) else None,
-            attempt=1,
-            message_id=job.job_id,
-            queue="",
-            jobid=job.job_id,
-            scheduler=scheduler,
-            job_state=job.status.value,
-            exit_code=job.exit_code,
-            reason=job.reason,
-            node=job.node,
-            job_start=job.start,
-            job_end=job.end,
-            stdout=job.stdout,
-            stderr=job.stderr,
-        )
+    def _event(
+        self,
+        scheduler: str,
+        job: JobInfo,
+        body: dict[str, Any] | None,
+        sent_to: list[int] | None = None,
+    ) -> None:
+        record = job_event(scheduler, job, body, self.host)
+        if sent_to is not None:  # the job's end: the steps its outcome went to
+            record["sent_to"] = sent_to
         try:
             self.transport.broadcast(EVENTS_TOPIC, RawBody(f"[{json.dumps(record)}]"))
         except Exception as err:  # events are best effort
             log.debug("job event not sent: %s", err)
+
+
+def job_event(
+    scheduler: str, job: JobInfo, body: dict[str, Any] | None, host: str
+) -> dict[str, Any]:
+    """The ``job`` event for ``job`` of the step whose recipe message is ``body``."""
+    environment = (body or {}).get("environment") or {}
+    step = (body or {}).get("recipe-pointer")
+    return event(
+        State.JOB,
+        service="cluster",
+        host=host,
+        run=str(environment.get("ID")) if environment.get("ID") is not None else None,
+        step=step if isinstance(step, int) else None,
+        attempt=1,
+        message_id=job.job_id,
+        queue="",
+        jobid=job.job_id,
+        scheduler=scheduler,
+        job_state=job.status.value,
+        exit_code=job.exit_code,
+        reason=job.reason,
+        node=job.node,
+        job_start=job.start,
+        job_end=job.end,
+        stdout=job.stdout,
+        stderr=job.stderr,
+    )
+
+
+def sent_steps(ctx: StepContext) -> list[int]:
+    """The recipe steps the messages in ``ctx``'s outbox go to."""
+    return sorted(
+        {
+            out.body["recipe-pointer"]
+            for out in ctx.outbox
+            if isinstance(out.body, dict) and isinstance(out.body.get("recipe-pointer"), int)
+        }
+    )
+
+
+def _sent_by_job(recipewrap: str) -> list[int] | None:
+    """What ``zocalo-nb wrap`` wrote into ``<recipewrap>.done``: the steps the job's messages
+    went to; None when the job did not report."""
+    try:
+        text = Path(recipewrap + DONE_SUFFIX).read_text()
+    except OSError:
+        return None
+    try:
+        sent = json.loads(text).get("sent_to", []) if text.strip() else []
+    except (ValueError, AttributeError):
+        sent = []
+    return [s for s in sent if isinstance(s, int)]
 
 
 def _read(path: str) -> dict[str, Any] | None:

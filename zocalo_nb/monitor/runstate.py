@@ -12,6 +12,8 @@ from zocalo_nb.recipe import Recipe
 from zocalo_nb.states import StepState
 from zocalo_nb.wire.events import EventState
 
+#: Cluster job states whose outcome is still to come.
+LIVE_JOB_STATES = frozenset({"queued", "running"})
 #: Event states that end one delivery of a step.
 DONE = frozenset({EventState.SUCCEEDED, EventState.DEAD_LETTERED})
 _LIVE: dict[str, StepState] = {
@@ -32,6 +34,12 @@ class RunState:
     failed: set[int] = field(default_factory=set)
     submitted: Record | None = None
     broadcast: set[int] = field(default_factory=set)  # topic-only steps: done once sent
+    #: Cluster jobs by step: job id -> its latest state (from ``job`` events).
+    jobs: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    def live_jobs(self, step: int) -> list[str]:
+        """The step's cluster jobs still queued or running (their outcome is to come)."""
+        return [s for s in self.jobs.get(step, {}).values() if s in LIVE_JOB_STATES]
 
     @property
     def started(self) -> bool:
@@ -40,7 +48,11 @@ class RunState:
     @property
     def finished(self) -> bool:
         """True once every step that was sent work has finished it (and something was)."""
-        return bool(self.sends) and all(self.done[s] >= n for s, n in self.sends.items())
+        return (
+            bool(self.sends)
+            and all(self.done[s] >= n for s, n in self.sends.items())
+            and not any(self.live_jobs(step) for step in self.jobs)
+        )
 
     def states(self) -> dict[int, StepState]:
         """A state for every step of the recipe (and any step events name)."""
@@ -53,6 +65,9 @@ class RunState:
 
     def _state(self, step: int) -> StepState:
         sent, done = self.sends[step], self.done[step]
+        live = self.live_jobs(step)
+        if live:  # a cluster step is running (or queued) while its job is
+            return StepState.RUNNING if "running" in live else StepState.QUEUED
         if sent and done >= sent:
             return StepState.DEAD_LETTERED if step in self.dead else StepState.SUCCEEDED
         if sent:
@@ -85,13 +100,20 @@ def run_state(events: Sequence[Record], recipe: Recipe | None = None) -> RunStat
         for step_id, step_def in state.recipe.steps.items():
             if step_def.topic and not step_def.queue:
                 state.broadcast.add(step_id)
+    job_sends: dict[str, list[int]] = {}
     for record in events:
         kind, step_value = record.get("state"), record.get("step")
         if not isinstance(step_value, int):
             continue
         step = step_value
-        if kind in (EventState.UNWIRED_SEND, EventState.JOB):
-            continue  # neither changes what the step's message became
+        if kind == EventState.JOB:
+            job = f"{record.get('scheduler')}:{record.get('jobid')}"
+            state.jobs.setdefault(step, {})[job] = str(record.get("job_state"))
+            if isinstance(record.get("sent_to"), list):  # the job's end, said once
+                job_sends[job] = [t for t in record["sent_to"] if isinstance(t, int)]
+            continue
+        if kind == EventState.UNWIRED_SEND:
+            continue
         state.last[step] = str(kind)
         if kind in DONE:
             state.done[step] += 1
@@ -106,6 +128,11 @@ def run_state(events: Sequence[Record], recipe: Recipe | None = None) -> RunStat
             state.failed.add(step)
         if state.recipe is None:  # not knowing the start: each step seen was sent work
             state.sends[step] = max(state.sends[step], state.done[step], 1)
+    for targets in job_sends.values():  # what cluster jobs sent (once per job)
+        for target in targets:
+            state.sends[target] += 1
+            if target in state.broadcast:
+                state.done[target] += 1
     return state
 
 
