@@ -307,6 +307,18 @@ def workdir_roots() -> list[Path]:
     return [Path.cwd(), Path(tempfile.gettempdir())]
 
 
+def notebook_directories() -> list[str]:
+    """Where notebook jobs are found: ``ZOCALO_NB_NOTEBOOKS`` (``:``-separated), else
+    ``notebooks/jobs``."""
+    return [d for d in os.environ.get("ZOCALO_NB_NOTEBOOKS", "notebooks/jobs").split(":") if d]
+
+
+def notebook_output() -> str:
+    """Where executed notebooks are saved: ``ZOCALO_NB_NOTEBOOK_OUTPUT``, else
+    ``notebook-runs``."""
+    return os.environ.get("ZOCALO_NB_NOTEBOOK_OUTPUT") or "notebook-runs"
+
+
 def scheduler_name() -> str:
     """``ZOCALO_NB_SCHEDULER``: the cluster service's scheduler (default ``local``)."""
     return os.environ.get("ZOCALO_NB_SCHEDULER") or "local"

@@ -14,6 +14,8 @@ import pytest
 
 from tests.brokers import eventually
 from tests.cluster.conftest import WRAP, Cluster
+from zocalo_nb.cluster import cluster_service
+from zocalo_nb.service import ServiceRunner
 
 
 def test_a_job_runs_on_slurm_and_reports_its_own_success(cluster: Cluster) -> None:
@@ -188,3 +190,47 @@ def test_the_demo_runs_its_command_job_on_slurm(
     text = "\n".join(said)
     assert "step 2 runs as a cluster job on slurm" in text
     assert "completed" in text.split("cluster jobs of the run:")[1].split("dead letters")[0]
+
+
+def test_a_notebook_job_runs_on_the_cluster(cluster: Cluster, tmp_path: Path) -> None:
+    notebooks = Path(__file__).resolve().parents[2] / "notebooks" / "jobs"
+    wrap = WRAP.replace("--wrap command", "--wrap notebook")
+    environment = {"ZOCALO_NB_NOTEBOOKS": str(notebooks),
+                   "ZOCALO_NB_NOTEBOOK_OUTPUT": str(tmp_path / "executed")}  # fmt: skip
+    with cluster.runner():
+        run = cluster.submit(
+            {"commands": [wrap], "environment": environment, "memory": "1G"},
+            notebook="radial_profile.ipynb", image="/dls/i04/x_0001.cbf", bins=20,
+        )  # fmt: skip
+        assert eventually(lambda: len(cluster.of("c.success", run)) == 1, timeout=120)
+        result = cluster.of("c.success", run)[0].body["payload"]
+        assert result["ring_radius_px"] > 0 and Path(result["notebook"]).is_file()
+        assert Path(result["notebook"]).is_relative_to(tmp_path / "executed")
+        assert cluster.of("c.failure", run) == []
+
+
+def test_a_watcher_follows_only_the_jobs_of_its_own_namespace(
+    cluster: Cluster, activemq_url: str
+) -> None:
+    """Two namespaces (prefixes) share one cluster: a job of one never has its end reported
+    by the other's watcher (into the other's queues)."""
+    from zocalo_nb.config import Settings
+    from zocalo_nb.transport import Message, connect
+
+    other = Settings.build(activemq_url, prefix=f"other{cluster.settings.prefix}")
+    with connect(other) as transport:
+        stray: list[Message] = []
+        transport.subscribe("c.failure", stray.append, ack="auto")
+        with ServiceRunner([cluster_service(cluster.scheduler, interval=0.2)], other):
+            with cluster.runner():
+                run = cluster.submit({"commands": ["sleep 2; exit 7"]})
+                assert eventually(lambda: len(cluster.of("c.submitted", run)) == 1, timeout=60)
+            # our service is down while the job ends; the other namespace's watcher runs
+            job = cluster.of("c.submitted", run)[0].body["payload"]["jobid"]
+            assert eventually(lambda: cluster.scheduler.states([job])[job].status.ended,
+                              timeout=60, interval=0.5)  # fmt: skip
+            eventually(lambda: bool(stray), timeout=2)
+            assert stray == [] and cluster.of("c.failure", run) == []
+        with cluster.runner():
+            assert eventually(lambda: len(cluster.of("c.failure", run)) == 1, timeout=30)
+        assert stray == []

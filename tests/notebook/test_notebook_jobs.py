@@ -185,3 +185,21 @@ def test_the_notebook_pipeline_on_activemq(
         )
     assert ok.messages[0].body["payload"]["peaks_above_threshold"] == peaks(4)
     assert failed.messages[0].body["payload"].startswith("cell 2 of failing.ipynb failed")
+
+
+def test_a_step_parameter_holding_an_object_reaches_the_notebook(
+    notebooks: Path, tmp_path: Path
+) -> None:
+    """Recipes hold step parameters frozen: a nested object (a cluster step's ``cluster``,
+    say) once broke writing the executed notebook (``cannot pickle 'mappingproxy'``)."""
+    recipe = three_steps(options={"mode": "fast", "levels": [1, 2]}).apply_parameters(
+        {"image": "/data/a.cbf"}
+    )
+    ctx = StepContext(RecipeMessage(recipe, 2, {"threshold": 4}, (1,), {"ID": "nested"}))
+    outcome = run_job(NotebookWrapper([notebooks], tmp_path / "runs"), ctx, emit=lambda c, p: None)
+    assert outcome.success, outcome.error
+    saved = nbformat.read(outcome.result["notebook"], as_version=4)
+    assert saved.metadata["papermill"]["parameters"]["options"] == {
+        "mode": "fast",
+        "levels": [1, 2],
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from zocalo_nb.config import scheduler_name
+from zocalo_nb.config import notebook_directories, notebook_output, scheduler_name
 from zocalo_nb.monitor.history import History
 from zocalo_nb.monitor.tracker import Tracker
 from zocalo_nb.notebook.wrapper import notebook_service
@@ -56,8 +56,8 @@ def runner_service() -> Service:
     env = os.environ
     return notebook_service(
         queues=_queues("notebook.runner"),
-        directories=env.get("ZOCALO_NB_NOTEBOOKS", "notebooks/jobs").split(":"),
-        output_dir=env.get("ZOCALO_NB_NOTEBOOK_OUTPUT", "notebook-runs"),
+        directories=notebook_directories(),
+        output_dir=notebook_output(),
         kernels=int(env.get("ZOCALO_NB_KERNELS", "2")),
         kernel_name=env.get("ZOCALO_NB_KERNEL", "python3"),
     )

@@ -26,8 +26,15 @@ from typing import Any
 
 from zocalo_nb.errors import InvalidArgument
 
-#: The name every job we submit carries (how a restarted watcher finds its jobs).
+#: How the name of every job we submit starts; a cluster service names its jobs
+#: ``zocalo-nb.<namespace>`` (how its watcher, restarted too, finds its own jobs and no
+#: other namespace's).
 JOB_NAME = "zocalo-nb"
+
+
+def is_ours(name: str, wanted: str | None) -> bool:
+    """A job name is ``wanted`` (exactly), or any of ours when ``wanted`` is None."""
+    return name == wanted if wanted is not None else name.split(".")[0] == JOB_NAME
 
 
 class JobStatus(StrEnum):
@@ -174,12 +181,13 @@ class Scheduler(abc.ABC):
         """Submit the job; returns its id. ``recipewrap`` is stored with the job."""
 
     @abc.abstractmethod
-    def jobs(self) -> list[JobInfo]:
-        """Every job of ours the scheduler still knows (live and recently ended), in one
-        call: how the watcher polls, and how it finds its jobs after a restart."""
+    def jobs(self, name: str | None = None) -> list[JobInfo]:
+        """Every job named ``name`` (None: any of ours) the scheduler still knows (live and
+        recently ended), in one call: how the watcher polls, and how it finds its jobs
+        after a restart."""
 
     def states(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
-        """What the scheduler says of these jobs (those it knows)."""
+        """What the scheduler says of these jobs of ours (those it knows)."""
         wanted = set(job_ids)
         return {job.job_id: job for job in self.jobs() if job.job_id in wanted}
 

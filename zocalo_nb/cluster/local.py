@@ -19,8 +19,9 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from zocalo_nb.cluster.jobs import JobInfo, JobSpec, JobStatus, Scheduler
+from zocalo_nb.cluster.jobs import JOB_NAME, JobInfo, JobSpec, JobStatus, Scheduler, is_ours
 
 TIMED_OUT = 124
 SECONDS_PER_MINUTE = 60
@@ -64,19 +65,24 @@ class LocalScheduler(Scheduler):
             "stdout": str(stdout),
             "stderr": str(stderr),
             "start": time.time(),
+            "name": spec.name,
         }
         (self.state_dir / f"{job_id}.json").write_text(json.dumps(record))
         return job_id
 
-    def jobs(self) -> list[JobInfo]:
-        return [self._info(path) for path in sorted(self.state_dir.glob("local-*.json"))]
+    def jobs(self, name: str | None = None) -> list[JobInfo]:
+        found = []
+        for path in sorted(self.state_dir.glob("local-*.json")):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                record = {}
+            if is_ours(str(record.get("name", JOB_NAME)), name):
+                found.append(self._info(path, record))
+        return found
 
-    def _info(self, path: Path) -> JobInfo:
+    def _info(self, path: Path, record: dict[str, Any]) -> JobInfo:
         job_id = path.stem
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            record = {}
         common = {
             "job_id": job_id,
             "node": os.uname().nodename,

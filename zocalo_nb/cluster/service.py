@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from zocalo_nb.cluster.jobs import JobInfo, JobSpec, JobStatus, Scheduler
+from zocalo_nb.cluster.jobs import JOB_NAME, JobInfo, JobSpec, JobStatus, Scheduler
 from zocalo_nb.dispatch import RecipeMessage, StepContext
 from zocalo_nb.dispatch.context import deliver
 from zocalo_nb.dispatch.envelope import run_file_name
@@ -74,6 +74,8 @@ class ClusterSubmission:
         self.job_environment = dict(job_environment or {})
         self.watcher: JobWatcher | None = None
         self.interval = interval
+        #: The name of our jobs (``zocalo-nb.<namespace>`` once attached to a transport).
+        self.job_name = JOB_NAME
 
     def scheduler(self, name: str | None) -> Scheduler:
         chosen = name or self.default
@@ -99,7 +101,7 @@ class ClusterSubmission:
         commands = with_recipe_files(list(spec.commands), body, stem, shell=True, always=True)
         recipewrap = str(recipe_file(stem, "$RECIPEWRAP"))
         environment = {**job_environment(), **self.job_environment, **spec.environment}
-        job = replace(spec, commands=tuple(commands), environment=environment)
+        job = replace(spec, commands=tuple(commands), environment=environment, name=self.job_name)
         stdout, stderr = stem.with_suffix(".out"), stem.with_suffix(".err")
         job_id = scheduler.submit(job, recipewrap=recipewrap, stdout=stdout, stderr=stderr)
         ctx.send_to("job_submitted", {"jobid": job_id, "scheduler": scheduler.name}, optional=True)
@@ -110,9 +112,14 @@ class ClusterSubmission:
 
     def attach(self, transport: Transport) -> None:
         # the jobs report over the broker this service uses, unless told otherwise
-        if transport.settings.scheme != "memory":
-            self.job_environment.setdefault(BROKER_VARIABLE, transport.settings.secret_url())
-        self.watcher = JobWatcher(self.schedulers, transport, interval=self.interval)
+        settings = transport.settings
+        if settings.scheme != "memory":
+            self.job_environment.setdefault(BROKER_VARIABLE, settings.secret_url())
+        namespace = settings.prefix or settings.vhost.strip("/") or "default"
+        self.job_name = f"{JOB_NAME}.{namespace}"
+        self.watcher = JobWatcher(
+            self.schedulers, transport, interval=self.interval, job_name=self.job_name
+        )
         self.watcher.start()
 
     def close(self) -> None:
@@ -157,9 +164,17 @@ class JobWatcher:
     """Follows the jobs of our schedulers (see module docstring)."""
 
     def __init__(
-        self, schedulers: Mapping[str, Scheduler], transport: Transport, *, interval: float = 0.5
+        self,
+        schedulers: Mapping[str, Scheduler],
+        transport: Transport,
+        *,
+        interval: float = 0.5,
+        job_name: str = JOB_NAME,
     ) -> None:
         self.schedulers, self.transport, self.interval = dict(schedulers), transport, interval
+        self.job_name = job_name
+        #: Jobs whose folder is gone (nothing to report them to), said once each.
+        self._gone: set[tuple[str, str]] = set()
         self.host = host_id()
         self._seen: dict[tuple[str, str], JobStatus] = {}
         self._stop = threading.Event()
@@ -182,12 +197,18 @@ class JobWatcher:
         """One look at every scheduler: events for changes, failures for silent ends."""
         for name, scheduler in self.schedulers.items():
             try:
-                jobs = scheduler.jobs()
+                jobs = scheduler.jobs(self.job_name)
             except Exception as err:  # the scheduler is down: ask again next time
                 log.warning("cannot list the jobs of %s: %s", name, err)
                 continue
             for job in jobs:
                 if not job.recipewrap or Path(job.recipewrap + REPORTED_SUFFIX).exists():
+                    continue
+                if not Path(job.recipewrap).parent.is_dir():
+                    if (name, job.job_id) not in self._gone:
+                        self._gone.add((name, job.job_id))
+                        log.warning("job %s: its folder is gone (%s); not followed",
+                                    job.job_id, Path(job.recipewrap).parent)  # fmt: skip
                     continue
                 try:
                     self._follow(name, job)

@@ -1,5 +1,5 @@
 """Slurm through its command-line tools (every Slurm version has them): ``sbatch --parsable``
-to submit, one ``squeue`` for all our jobs to follow them (name :data:`JOB_NAME`; finished
+to submit, one ``squeue`` for all our jobs to follow them (by name; finished
 jobs stay visible for the cluster's ``MinJobAge``), ``sacct -c`` (the completion log, no
 database) for jobs squeue no longer shows, ``scancel`` to cancel.
 
@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from zocalo_nb.cluster.jobs import JOB_NAME, JobInfo, JobSpec, JobStatus, Scheduler
+from zocalo_nb.cluster.jobs import JobInfo, JobSpec, JobStatus, Scheduler, is_ours
 from zocalo_nb.errors import ZocaloNbError
 from zocalo_nb.wrapper.environment import job_environment
 
@@ -110,18 +110,21 @@ class SlurmCli(Scheduler):
         answer = self._run(argv, stdin=spec.script(), env=spec.environment)
         return answer.strip().split(";")[0]
 
-    def jobs(self) -> list[JobInfo]:
+    def jobs(self, name: str | None = None) -> list[JobInfo]:
+        fields = ",".join(f"{f}:|" for f in [*SQUEUE_FIELDS.split(","), "Name"])
         answer = self._run(
-            ["squeue", "-h", "-t", "all", "-n", JOB_NAME, "-O",
-             ",".join(f"{f}:|" for f in SQUEUE_FIELDS.split(","))],
-        )  # fmt: skip
+            ["squeue", "-h", "-t", "all", *(["-n", name] if name else []), "-O", fields]
+        )
         found = []
         for line in answer.splitlines():
-            parts = line.split("|", len(SQUEUE_FIELDS.split(",")) - 1)
-            if len(parts) < 10:
+            parts = line.split("|")
+            if len(parts) < 11:
                 continue
-            job, state, reason, node, start, end, code, out, err, comment = parts
-            comment = comment.strip().removesuffix("|")  # the last field's separator
+            job, state, reason, node, start, end, code, out, err = parts[:9]
+            comment, job_name = "|".join(parts[9:-2]), parts[-2]  # a comment may hold "|"
+            if not is_ours(job_name.strip(), name):
+                continue
+            comment = comment.strip()
             status = STATES.get(state.strip(), JobStatus.QUEUED)
             found.append(
                 JobInfo(

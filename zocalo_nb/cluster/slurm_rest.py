@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from zocalo_nb.cluster.jobs import JOB_NAME, JobInfo, JobSpec, JobStatus, Scheduler
+from zocalo_nb.cluster.jobs import JobInfo, JobSpec, JobStatus, Scheduler, is_ours
 from zocalo_nb.cluster.slurm import STATES, SchedulerError
 
 DEFAULT_API = "v0.0.38"
@@ -145,10 +145,10 @@ class SlurmRest(Scheduler):
         answer = self._request("POST", "job/submit", {"script": spec.script(), "job": job})
         return str(answer["job_id"])
 
-    def jobs(self) -> list[JobInfo]:
+    def jobs(self, name: str | None = None) -> list[JobInfo]:
         found = []
         for job in self._request("GET", "jobs").get("jobs") or []:
-            if job.get("name") != JOB_NAME:
+            if not is_ours(str(job.get("name") or ""), name):
                 continue
             status = STATES.get(_state(job.get("job_state")), JobStatus.QUEUED)
             start, end = _number(job.get("start_time")), _number(job.get("end_time"))

@@ -21,7 +21,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from zocalo_nb.config import notebook_directories, notebook_output
 from zocalo_nb.errors import MissingExtra
+from zocalo_nb.recipe import thaw
 
 try:
     import nbformat
@@ -64,15 +66,17 @@ class NotebookWrapper:
 
     def __init__(
         self,
-        directories: Sequence[str | os.PathLike[str]] = ("notebooks/jobs",),
-        output_dir: str | os.PathLike[str] = "notebook-runs",
+        directories: Sequence[str | os.PathLike[str]] | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
         *,
         pool: KernelPool | None = None,
         kernel_name: str = "python3",
         executor: Executor | None = None,
     ) -> None:
-        self.directories = [Path(d) for d in directories]
-        self.output_dir = Path(output_dir)
+        # defaults from ZOCALO_NB_NOTEBOOKS / ZOCALO_NB_NOTEBOOK_OUTPUT: how a job started by
+        # 'zocalo-nb wrap --wrap notebook' (on a cluster node, say) finds its notebooks
+        self.directories = [Path(d) for d in (directories or notebook_directories())]
+        self.output_dir = Path(output_dir or notebook_output())
         self.pool = pool
         self.kernel_name = kernel_name
         #: How prepared notebooks run: on the pool's kernels, else on one of their own.
@@ -81,7 +85,7 @@ class NotebookWrapper:
         )
 
     def run(self, job: Job) -> dict[str, Any]:
-        params = dict(job.parameters)
+        params = thaw(job.parameters)  # plain values: they are written into the notebook
         name = str(params.pop("notebook", ""))
         timeout = float(params.pop("timeout", DEFAULT_TIMEOUT))
         payload = job.payload if isinstance(job.payload, Mapping) else {}

@@ -5,6 +5,7 @@ Standard library only (checked by tests/test_layers.py), so it can be used anywh
 
 from __future__ import annotations
 
+from zocalo_nb.recipe._frozen import thaw
 from zocalo_nb.recipe.builder import RecipeBuilder, StepRef
 from zocalo_nb.recipe.diff import Change, RecipeDiff
 from zocalo_nb.recipe.lint import WRAPPER_CHANNELS
@@ -26,4 +27,5 @@ __all__ = [
     "Step",
     "StepRef",
     "diff",
+    "thaw",
 ]
