@@ -234,3 +234,21 @@ def test_a_watcher_follows_only_the_jobs_of_its_own_namespace(
         with cluster.runner():
             assert eventually(lambda: len(cluster.of("c.failure", run)) == 1, timeout=30)
         assert stray == []
+
+
+def test_a_cluster_wide_frame_of_jobs(cluster: Cluster) -> None:
+    from zocalo_nb.cluster import jobs_frame
+
+    with cluster.runner():
+        ok = cluster.submit({"commands": ["true"]})
+        bad = cluster.submit({"commands": ["exit 2"]})
+        assert eventually(lambda: len(cluster.of("c.failure", bad)) == 1, timeout=60)
+        name = f"zocalo-nb.{cluster.settings.prefix}"
+        frame = jobs_frame(cluster.scheduler, name)
+        assert eventually(lambda: set(jobs_frame(cluster.scheduler, name)["state"])
+                          == {"completed", "failed"}, timeout=30)  # fmt: skip
+        frame = jobs_frame(cluster.scheduler, name).set_index("run")
+        assert frame.loc[ok, "state"] == "completed" and frame.loc[bad, "exit_code"] == 2
+        assert frame.loc[bad, "step"] == 1 and frame.loc[bad, "node"]
+        assert str(frame.loc[bad, "stdout"]).endswith(".out")
+        assert len(jobs_frame(cluster.scheduler)) >= 2  # every namespace

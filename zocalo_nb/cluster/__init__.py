@@ -11,6 +11,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Any
 
+from zocalo_nb.cluster.frame import jobs_frame
 from zocalo_nb.cluster.jobs import JOB_NAME, JobInfo, JobSpec, JobStatus, Scheduler
 from zocalo_nb.cluster.local import LocalScheduler
 from zocalo_nb.cluster.service import CLUSTER_QUEUE, JobWatcher, cluster_service
@@ -31,6 +32,7 @@ __all__ = [
     "SlurmCli",
     "SlurmRest",
     "cluster_service",
+    "jobs_frame",
     "make_scheduler",
 ]
 GROUP = "zocalo_nb.schedulers"
