@@ -82,7 +82,8 @@ class RecipeEditor(w.VBox):  # type: ignore[misc]
     def apply_step(self) -> None:
         """Write the form into the selected step, and the start field into ``start``."""
         if self.steps.value is not None:
-            self.data[str(self.steps.value)] = self._form_step()
+            key = str(self.steps.value)
+            self.data[key] = self._form_step(self.data.get(key, {}))
         self.data["start"] = parse_json(self.start.value, "start", self.data.get("start", []))
         self._refresh(select=self.steps.value)
 
@@ -128,18 +129,21 @@ class RecipeEditor(w.VBox):  # type: ignore[misc]
         except ZocaloNbError as err:
             self.messages.value = message("error", str(err))
 
-    def _form_step(self) -> dict[str, Any]:
-        step: dict[str, Any] = {}
-        if self.queue.value.strip():
-            step["queue"] = self.queue.value.strip()
-        if self.topic.value.strip():
-            step["topic"] = self.topic.value.strip()
-        parameters = parse_json(self.parameters.value, "parameters", None)
-        if parameters is not None:
-            step["parameters"] = parameters
-        outputs = parse_json(self.outputs.value, "output", None)
-        if outputs is not None:
-            step["output"] = outputs
+    def _form_step(self, base: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``base`` (the step as it was) with the fields the form shows taken from the form:
+        every other field (service, max-attempts, comments, anything unknown) is kept."""
+        step: dict[str, Any] = dict(base or {})
+        for name, value in (("queue", self.queue.value), ("topic", self.topic.value)):
+            if value.strip():
+                step[name] = value.strip()
+            else:
+                step.pop(name, None)
+        for name, text in (("parameters", self.parameters.value), ("output", self.outputs.value)):
+            value = parse_json(text, name, None)
+            if value is not None:
+                step[name] = value
+            else:
+                step.pop(name, None)
         return step
 
     def _show_step(self) -> None:
