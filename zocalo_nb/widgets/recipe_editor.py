@@ -93,7 +93,17 @@ class RecipeEditor(w.VBox):  # type: ignore[misc]
         self._refresh()
 
     def load_file(self, path: str) -> None:
-        self.data = Recipe.load(path).to_dict()
+        """The file's JSON as it is (not normalised: saving it again changes nothing; an
+        invalid recipe loads too, with its problems shown, to be fixed here)."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as err:
+            raise InvalidArgument(f"cannot read {path}: {err}", hint="a recipe JSON file") from err
+        if not isinstance(data, dict):
+            raise InvalidArgument(
+                f"{path} holds no recipe object", hint='{"1": {...}, "start": [...]}'
+            )
+        self.data = data
         self._refresh()
         self.messages.value = message("ok", f"loaded {path}")
 
