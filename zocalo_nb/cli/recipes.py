@@ -105,6 +105,11 @@ def run_graph(args: argparse.Namespace) -> int:
     parameters = parse_parameters(args.parameters)
     if parameters:
         recipe = recipe.apply_parameters(parameters)
+    problems = recipe.problems()
+    for problem in problems:
+        print(f"warning: {problem.location()}: {problem.message} (hint: {problem.hint})",
+              file=sys.stderr)  # fmt: skip
     path = recipe.render(args.output)
-    print(f"wrote {path}")
-    return ExitCode.OK
+    print(f"wrote {path}" + (f" (an invalid recipe: {len(problems)} problem(s); links to "
+                             "missing steps drawn dashed red)" if problems else ""))  # fmt: skip
+    return ExitCode.FAILED if problems else ExitCode.OK

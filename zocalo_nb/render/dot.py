@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 
 #: How many parameters a step box shows.
 MAX_PARAMETERS = 3
-_TEXT_LIMIT = 32
+_TEXT_LIMIT = 40
+#: Between a step's id and its name, in one bold run: had the name a text node of its own
+#: (Graphviz's way with a font change), browsers would drop its leading space
+#: ("1Spot finding").
+_GAP = "&#160;"
 
 
 def recipe_to_dot(
@@ -47,6 +51,7 @@ def recipe_to_dot(
     for step in recipe.steps.values():
         lines.append(_step_node(step.id, step.fields, parsed.get(step.id)))
     lines += _edges(recipe)
+    lines += _missing(recipe)
     if parsed:
         lines += _legend(parsed.values())
     lines.append("}")
@@ -56,7 +61,8 @@ def recipe_to_dot(
 def _start_node(recipe: Recipe) -> str:
     rows = ["<b>start</b>"]
     for step, payload in recipe.start[:4]:
-        rows.append(f"&#8594; {step}: {escape(_short(payload))}")
+        shown = f": {escape(_short(payload))}" if payload not in ({}, None) else ""
+        rows.append(f"&#8594;{_GAP}{step}{shown}")
     if len(recipe.start) > 4:
         rows.append(f"... {len(recipe.start) - 4} more")
     label = "<br/>".join(rows)
@@ -66,7 +72,9 @@ def _start_node(recipe: Recipe) -> str:
 def _step_node(step_id: int, fields: Any, state: StepState | None) -> str:
     queue, topic = fields.get("queue"), fields.get("topic")
     rows = [
-        f"<b>{step_id}</b>" + (f" {escape(str(fields['service']))}" if "service" in fields else "")
+        f"<b>{step_id}"
+        + (f"{_GAP}{escape(str(fields['service']))}" if "service" in fields else "")
+        + "</b>"
     ]
     if isinstance(queue, str):
         rows.append(f"queue: <i>{escape(queue)}</i>")
@@ -125,27 +133,45 @@ def _edges(recipe: Recipe) -> list[str]:
 
 
 def _legend(used: Iterable[StepState]) -> list[str]:
+    """One compact node: a table of the states shown, each in its colour."""
     shown = set(used)
-    lines = ["  subgraph cluster_legend {", '    label="states"; fontsize=9; color="#bbbbbb";']
-    previous = None
-    for state in StepState:
-        if state not in shown:
-            continue
-        name = f"legend_{state.name.lower()}"
-        lines.append(
-            f'    {name} [label="{state.value}", shape=box, fontsize=8, height=0.2, '
-            f'fillcolor="{STATE_COLOURS[state]}"];'
-        )
-        if previous:
-            lines.append(f"    {previous} -> {name} [style=invis];")
-        previous = name
-    lines.append("  }")
+    cells = "".join(
+        f'<tr><td bgcolor="{STATE_COLOURS[state]}" border="1" cellpadding="2">'
+        f"{state.value}</td></tr>"
+        for state in StepState
+        if state in shown
+    )
+    table = f'<table border="0" cellspacing="3"><tr><td><b>states</b></td></tr>{cells}</table>'
+    return [f'  legend [shape=plaintext, fontsize=8, fillcolor="none", label=<{table}>];']
+
+
+def _missing(recipe: Recipe) -> list[str]:
+    """A red dashed node for every step an output names that the recipe does not have."""
+    steps = recipe.steps
+    lines, drawn = [], set()
+    for step in steps.values():
+        links = [*(t for ts in step.outputs().values() for t in ts), *step.error_links()]
+        for target in links:
+            if target in steps:
+                continue
+            if target not in drawn:
+                drawn.add(target)
+                lines.append(
+                    f'  missing{target} [label="step {target}\n(missing)", shape=box, '
+                    f'style="dashed,filled", color="#cb181d", fillcolor="#fee0d2"];'
+                )
+            lines.append(f'  s{step.id} -> missing{target} [style=dashed, color="#cb181d"];')
     return lines
 
 
 def _short(value: Any) -> str:
+    """The value in at most _TEXT_LIMIT characters, its middle elided: the end of a path or
+    a command is what tells them apart."""
     text = value if isinstance(value, str) else json.dumps(value, default=_plain)
-    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "\u2026"
+    if len(text) <= _TEXT_LIMIT:
+        return text
+    head = _TEXT_LIMIT // 3
+    return text[:head] + "\u2026" + text[-(_TEXT_LIMIT - head - 1) :]
 
 
 def _quote(text: str) -> str:
