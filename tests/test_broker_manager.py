@@ -66,6 +66,12 @@ def test_cli_start_status_stop_round_trip(
         assert not stomp_ready(port, "zocalo", "wrong-password")
         assert main(["broker", "status", *common]) == 0
         assert "answers" in capsys.readouterr().out
+        # status with the folder alone: the port and password start was given (before, it
+        # used the defaults and said the broker did "NOT answer")
+        assert main(["broker", "status", "--dir", str(tmp_path / "amq")]) == 0
+        said = capsys.readouterr().out
+        assert "answers" in said and "NOT" not in said and f":{port}" in said
+        assert oct((tmp_path / "amq" / "cli-options.json").stat().st_mode & 0o777) == "0o600"
         assert main(["broker", "start", *common]) == 0  # already running: fine
         pid = int((tmp_path / "amq" / "activemq.pid").read_text())
     finally:

@@ -5,6 +5,7 @@ are stopped)."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,12 @@ def add_commands(commands: Any) -> None:
     broker.add_argument(
         "--port", type=int, help="STOMP port (61613) or AMQP port (5672) of our instance"
     )
+    broker.add_argument("--management-port", type=int, help="RabbitMQ's management API (15672)")
+    broker.add_argument("--user", help="our broker's user (zocalo)")
     broker.add_argument(
-        "--management-port", type=int, default=15672, help="RabbitMQ's management API (15672)"
+        "--password",
+        help="our broker's password (zocalo); status and stop use what start was given",
     )
-    broker.add_argument("--user", default="zocalo")
-    broker.add_argument("--password", default="zocalo")
     broker.add_argument(
         "--redeliveries",
         type=int,
@@ -54,8 +56,35 @@ def add_commands(commands: Any) -> None:
     broker.set_defaults(run=run_broker)
 
 
+#: What ``start`` was given, kept in the instance folder (readable by us only), so that
+#: ``status`` and ``stop`` talk to the instance with the same ports and credentials.
+REMEMBERED = "cli-options.json"
+DEFAULTS = {"user": "zocalo", "password": "zocalo", "port": None, "management_port": 15672}
+
+
+def _options(args: argparse.Namespace, folder: Path) -> None:
+    """Fill the options not given from what ``start`` used, else the defaults; ``start``
+    remembers them."""
+    saved: dict[str, object] = {}
+    try:
+        saved = json.loads((folder / REMEMBERED).read_text())
+    except (OSError, ValueError):
+        saved = {}
+    for name, default in DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, saved.get(name, default) if args.action != "start" else default)
+    if args.action == "start":
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / REMEMBERED
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(json.dumps({name: getattr(args, name) for name in DEFAULTS}))
+
+
 def run_broker(args: argparse.Namespace) -> int:
     folder = Path(args.dir or DEFAULT_DIR.format(kind=args.kind))
+    if args.action != "install":
+        _options(args, folder)
     if args.kind == "rabbitmq":
         return _rabbitmq(args, folder)
     if args.kind == "slurm":
