@@ -42,7 +42,15 @@ def test_runs_and_run_read_the_history(tmp_path: Path, capsys: pytest.CaptureFix
     assert "finished; 3 succeeded" in out and "pipe.end" in out and "submitted" in out
     assert "digraph" in graph.read_text()
     assert main(["run", "no-such-run", "--history", url]) == 1
-    assert "no events recorded" in capsys.readouterr().err
+    assert "no run 'no-such-run' recorded" in capsys.readouterr().err
+    # a short id, as the demo prints them: a unique prefix names the run
+    assert main(["run", run.id[:8], "--history", url]) == 0
+    assert "finished; 3 succeeded" in capsys.readouterr().out
+    store = History(url)
+    store.record([{"run": run.id[:8] + "-other", "step": 1, "state": "received", "time": 1.0}])
+    assert main(["run", run.id[:8], "--history", url]) == 1
+    assert "2 runs start with" in capsys.readouterr().err
+    assert store.resolve_run(run.id) == run.id  # the whole id, even as another's prefix
     assert main(["runs", "--history", url, "--since", "yesterday-ish"]) == 1
 
 

@@ -128,6 +128,8 @@ def test_check_list_and_rerun_from_the_command_line(activemq_url: str) -> None:
         assert (
             main(["rerun", run.id, "--step", "2", "-s", "threshold=2", "--dry-run", *broker]) == 0
         )
+        short = run.id[:8]  # as the demo prints run ids: a unique prefix will do
+        assert main(["rerun", short, "--step", "2", "--dry-run", *broker]) == 0
         assert dlq.counts(transport)[f"/queue/DLQ.{prefix}.dq.two"] == 1
         assert main(["rerun", run.id, "--step", "2", "-s", "threshold=2", *broker]) == 0
         assert eventually(lambda: len(pipeline.arrived) == 1, timeout=30)

@@ -175,6 +175,8 @@ def run_rerun(args: argparse.Namespace) -> int:
     from zocalo_nb.monitor import History
 
     history = History(args.history) if args.history else None
+    if history is not None:
+        args.run_id = history.resolve_run(args.run_id)  # a unique prefix will do
     parameters = parse_parameters(args.parameters)
     with _transport(args) as transport:
         plan = plan_rerun(

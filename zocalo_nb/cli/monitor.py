@@ -87,7 +87,7 @@ def run_run(args: argparse.Namespace) -> int:
     from zocalo_nb.monitor import History, Run
 
     history = History(args.history)
-    view = Run(args.id, history)
+    view = Run(history.resolve_run(args.id), history)  # a unique prefix will do
     if not view.event_records():
         raise NotFound(
             f"no events recorded for run {args.id}",

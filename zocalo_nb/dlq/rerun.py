@@ -73,6 +73,8 @@ def plan_rerun(
 ) -> RerunPlan:
     """Rebuild step ``step``'s input for a new attempt (see module docstring)."""
     letter = _dead_letter(transport, run_id, step) if transport is not None else None
+    if letter is not None and letter.run:
+        run_id = str(letter.run)  # the whole id, when a prefix was given
     source = "dead letter"
     if letter is None and history is not None:
         recorded = history.input_message(run_id, step).to_body()
@@ -139,5 +141,21 @@ def send_rerun(plan: RerunPlan, transport: Transport, *, allow_namespace: bool =
 
 
 def _dead_letter(transport: Transport, run_id: str, step: int) -> DeadLetter | None:
-    found = [d for d in dead_letters(transport) if d.run == run_id and d.step == step]
+    """The step's dead letter of the run ``run_id`` names (itself, or a unique prefix of it,
+    as the demo prints run ids)."""
+    found = [
+        d for d in dead_letters(transport) if d.step == step and str(d.run or "").startswith(run_id)
+    ]
+    exact = [d for d in found if d.run == run_id]
+    if exact:
+        return exact[-1]
+    runs = sorted({str(d.run) for d in found})
+    if len(runs) > 1:
+        raise RunError(
+            f"{len(runs)} runs with a dead letter of step {step} start with {run_id!r}: "
+            + ", ".join(runs[:5]),
+            run_id=run_id,
+            step=step,
+            hint="give more of the id",
+        )
     return found[-1] if found else None

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from zocalo_nb.config import history_url
 from zocalo_nb.dispatch import RecipeMessage
-from zocalo_nb.errors import HistoryError, InvalidArgument, MissingExtra, RunError
+from zocalo_nb.errors import HistoryError, InvalidArgument, MissingExtra, NotFound, RunError
 from zocalo_nb.monitor import frames
 from zocalo_nb.monitor.records import Record
 from zocalo_nb.wire.events import EventState
@@ -248,6 +248,40 @@ class History:
         frame = pd.DataFrame(rows, columns=columns)
         frame["time"] = pd.to_datetime(frame["time"].astype("float64"), unit="s", utc=True)
         return frame
+
+    def resolve_run(self, run: str) -> str:
+        """The full id of the run ``run`` names: itself, or the one recorded run whose id
+        starts with it (as the demo prints them, ``5ad29d38``); NotFound otherwise, naming
+        the candidates when the prefix is ambiguous."""
+        r, e = self.runs_table, self.events_table
+        escaped = run.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self.engine.connect() as db:
+            found: set[str] = {
+                str(row[0])
+                for table in (r, e)
+                for row in db.execute(
+                    sa.select(table.c.run).where(table.c.run.like(escaped + "%", escape="\\"))
+                    .distinct().limit(20)
+                )
+            }  # fmt: skip
+        if run in found:
+            return run
+        if len(found) == 1:
+            return found.pop()
+        if found:
+            raise NotFound(
+                f"{len(found)} runs start with {run!r}: {', '.join(sorted(found)[:5])}"
+                + (" ..." if len(found) > 5 else ""),
+                what="run",
+                key=run,
+                hint="give more of the id",
+            )
+        raise NotFound(
+            f"no run {run!r} recorded in {self.redacted_url}",
+            what="run",
+            key=run,
+            hint="check the id (zocalo-nb runs) and the --history database",
+        )
 
     def input_message(self, run: str, step: int) -> RecipeMessage:
         """The message step ``step`` of ``run`` received (its latest recorded delivery),
