@@ -59,3 +59,24 @@ def test_service_list_and_unknown_names(capsys: pytest.CaptureFixture[str]) -> N
     assert "dispatcher" in capsys.readouterr().out
     assert main(["service", "dispatchr"]) == 1
     assert "did you mean 'dispatcher'" in capsys.readouterr().err
+
+
+def test_go_warns_when_no_dispatcher_consumes(
+    activemq_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uuid
+
+    from zocalo_nb.config import Settings
+    from zocalo_nb.service import ServiceRunner
+    from zocalo_nb.service.dispatcher import Dispatcher
+
+    prefix = f"go{uuid.uuid4().hex[:6]}"
+    go = ["go", "-r", "xia2-processing", "-s", "ispyb_dcid=1", "--broker", activemq_url,
+          "--prefix", prefix, "--recipes", str(ROOT / "recipes")]  # fmt: skip
+    assert main(go) == 0
+    said = capsys.readouterr()
+    assert "submitted run" in said.out and "nothing consumes 'processing_recipe'" in said.err
+    settings = Settings.build(activemq_url, prefix=prefix)
+    with ServiceRunner([Dispatcher(ROOT / "recipes").service()], settings):
+        assert main(go) == 0
+        assert "nothing consumes" not in capsys.readouterr().err

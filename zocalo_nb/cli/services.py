@@ -13,12 +13,13 @@ from zocalo_nb.cli.exitcodes import ExitCode
 from zocalo_nb.cli.recipes import add_parameter_option, parse_parameters
 from zocalo_nb.config import Settings
 from zocalo_nb.dispatch import submit
+from zocalo_nb.dispatch.submit import DISPATCHER_QUEUE
 from zocalo_nb.errors import InvalidArgument
 from zocalo_nb.recipe import Recipe
 from zocalo_nb.service import COMMAND_TOPIC, ServiceRunner
 from zocalo_nb.service.dispatcher import Dispatcher
 from zocalo_nb.service.registry import available, find_service
-from zocalo_nb.transport import connect
+from zocalo_nb.transport import Transport, connect
 
 
 def add_broker_options(parser: argparse.ArgumentParser) -> None:
@@ -127,8 +128,24 @@ def run_go(args: argparse.Namespace) -> int:
             run = submit(recipe, transport=transport)
         else:
             run = submit(args.recipe, parameters, transport=transport, custom_recipe=custom)
+        target = DISPATCHER_QUEUE if not args.direct else None
+        idle = _nobody_consumes(transport, target) if target else False
     print(f"submitted run {run.id} to {settings}")
+    if idle:
+        print(
+            f"warning: nothing consumes {target!r} now: the run waits there until a dispatcher "
+            "starts (zocalo-nb service dispatcher)",
+            file=sys.stderr,
+        )
     return ExitCode.OK
+
+
+def _nobody_consumes(transport: Transport, queue: str) -> bool:
+    """True when the broker says no consumer is on ``queue`` (False when it cannot say)."""
+    try:
+        return transport.statistics(queue, timeout=2.0).consumers == 0
+    except Exception:  # statistics are a courtesy here
+        return False
 
 
 def run_shutdown(args: argparse.Namespace) -> int:
