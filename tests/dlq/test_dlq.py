@@ -188,3 +188,30 @@ def test_reinjected_headers_follow_upstreams_rule_and_start_afresh() -> None:
                 "zocalo-nb-reason": "failed", "zocalo-nb-error": "KeyError"}  # fmt: skip
     kept = dlq.files.reinject_headers(dlq.DeadLetter("/queue/DLQ.x", headers, {}))
     assert kept == {"zocalo-nb-id": "abc", "workflows-recipe": "True", "dlq-reinjected": "True"}
+
+
+def test_after_a_rerun_the_history_no_longer_says_the_message_waits_in_the_dlq(
+    tmp_path: Path,
+) -> None:
+    from zocalo_nb.monitor import History, Run, Tracker
+    from zocalo_nb.service import ServiceRunner
+    from zocalo_nb.transport import MemoryBroker
+
+    url = f"sqlite:///{tmp_path / 'h.sqlite'}"
+    broker = MemoryBroker()
+    transport = broker.connect()
+    pipeline = Pipeline()
+    tracker = Tracker(History(url))
+    with (
+        ServiceRunner([tracker.service()], broker=broker),
+        ServiceRunner(pipeline.services(), broker=broker),
+    ):
+        run = z.submit(recipe(1), transport=transport)
+        run.wait(30, progress=False)
+        stored = Run.load(run.id, history=url)
+        assert eventually(lambda: "waits in" in str(stored.explain()))
+        rerun = run.rerun(2, parameters={"threshold": 5})
+        rerun.wait(30, progress=False)
+        assert eventually(lambda: f"rerun since as {rerun.id}" in str(stored.explain()))
+        assert "waits in" not in str(stored.explain())
+    broker.close()

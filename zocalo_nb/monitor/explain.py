@@ -83,6 +83,8 @@ def explain(run: Run, state: RunState, events: list[Record]) -> Explanation:
                 hint,
             )
         )
+    reruns_of = getattr(run.source, "reruns_of", None)  # the history knows; a live tap not
+    reruns: list[str] = reruns_of(run.id) if callable(reruns_of) else []
     for record in events:
         if record.get("state") == EventState.DEAD_LETTERED:
             error = record.get("error") or {}
@@ -99,7 +101,9 @@ def explain(run: Run, state: RunState, events: list[Record]) -> Explanation:
                     EventState.DEAD_LETTERED,
                     record.get("step"),
                     f"dead-lettered by {record.get('service')}: {what}",
-                    f"its message waits in {where}; fix the cause, then rerun the step",
+                    f"rerun since as {', '.join(reruns)} (zocalo-nb run {reruns[-1][:8]})"
+                    if reruns
+                    else f"its message waits in {where}; fix the cause, then rerun the step",
                 )
             )
     states = state.states()

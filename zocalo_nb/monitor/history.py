@@ -249,6 +249,26 @@ class History:
         frame["time"] = pd.to_datetime(frame["time"].astype("float64"), unit="s", utc=True)
         return frame
 
+    def reruns_of(self, run: str) -> list[str]:
+        """The runs started as reruns of ``run`` (their ``environment`` says ``rerun-of``),
+        oldest first."""
+        r = self.runs_table
+        query = (
+            sa.select(r.c.run, r.c.environment)
+            .where(r.c.environment.like(f"%{run}%"))
+            .order_by(r.c.time)
+        )
+        with self.engine.connect() as db:
+            rows = list(db.execute(query))
+        found = []
+        for rerun, environment in rows:
+            try:
+                if json.loads(environment or "{}").get("rerun-of") == run:
+                    found.append(str(rerun))
+            except (ValueError, AttributeError):
+                continue
+        return found
+
     def resolve_run(self, run: str) -> str:
         """The full id of the run ``run`` names: itself, or the one recorded run whose id
         starts with it (as the demo prints them, ``5ad29d38``); NotFound otherwise, naming
