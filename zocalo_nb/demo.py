@@ -31,6 +31,12 @@ from zocalo_nb.transport import MemoryBroker, Transport, connect
 from zocalo_nb.wrapper import wrapper_service
 
 RECIPE = "demo-pipeline"
+#: The example recipes and job notebook, installed with the package (so that ``zocalo-nb
+#: demo`` works in any folder after ``pip install``; the repository links them as
+#: ``recipes/`` and ``notebooks/jobs/``).
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+EXAMPLE_RECIPES = EXAMPLES / "recipes"
+EXAMPLE_NOTEBOOKS = EXAMPLES / "notebooks"
 JOB_COLUMNS = ["jobid", "scheduler", "step", "job_state", "exit_code", "node"]
 DEAD_COLUMNS = ["run", "step", "service", "error_type", "error", "attempts"]
 
@@ -75,8 +81,8 @@ def services(
 def run(
     output: Path,
     *,
-    recipes: Path = Path("recipes"),
-    notebooks: Path = Path("notebooks/jobs"),
+    recipes: Path = EXAMPLE_RECIPES,
+    notebooks: Path = EXAMPLE_NOTEBOOKS,
     broker: str | None = None,
     cluster: str | None = None,
     say: Callable[[str], None] = print,

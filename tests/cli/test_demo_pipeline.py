@@ -48,3 +48,37 @@ def test_the_demo_runs_the_same_on_activemq(
     out = capsys.readouterr().out
     assert "stomp://zocalo:***@127.0.0.1" in out
     check_outputs(tmp_path / "pipeline", out)
+
+
+def test_the_demo_runs_in_an_empty_folder_from_what_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After ``pip install``, ``zocalo-nb demo`` in an empty folder: the recipes and the job
+    notebook come with the package (before, it failed outside the repository root); run
+    twice, it names this run's executed notebook (before, the alphabetically last one)."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo"]) == 0
+    first = capsys.readouterr().out
+    check_outputs(tmp_path / "out" / "demo" / "pipeline", first)
+    assert main(["demo"]) == 0
+    second = capsys.readouterr().out
+    run_id = second.split("submitted demo-pipeline as run ")[1].split()[0]
+    shown = second.split("executed notebook: ")[1].split()[0]
+    assert f"/notebooks/{run_id}/" in shown
+
+
+def test_the_wheel_carries_the_example_recipes_and_notebook(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("zocalo_nb-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {f"zocalo_nb/examples/recipes/{p.name}" for p in (ROOT / "recipes").glob("*.json")}
+    assert expected and expected <= names
+    assert "zocalo_nb/examples/notebooks/radial_profile.ipynb" in names

@@ -21,14 +21,12 @@ def add_commands(commands: Any) -> None:
     """Register ``demo`` on the top-level parser."""
     demo = commands.add_parser("demo", help="run the end-to-end demo")
     demo.add_argument(
-        "--recipes", default="recipes", help="folder of example recipes (default: recipes)"
+        "--recipes", help="folder of example recipes (default: the ones installed with us)"
     )
     demo.add_argument(
         "-o", "--output", default="out/demo", help="folder for results (default: out/demo)"
     )
-    demo.add_argument(
-        "--notebooks", default="notebooks/jobs", help="job notebooks (default: notebooks/jobs)"
-    )
+    demo.add_argument("--notebooks", help="job notebooks (default: the one installed with us)")
     demo.add_argument("--broker", help="run against this broker instead of memory://")
     demo.add_argument(
         "--cluster",
@@ -42,7 +40,10 @@ def add_commands(commands: Any) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    source = Path(args.recipes)
+    from zocalo_nb.demo import EXAMPLE_NOTEBOOKS, EXAMPLE_RECIPES
+
+    source = Path(args.recipes) if args.recipes else EXAMPLE_RECIPES
+    notebooks = Path(args.notebooks) if args.notebooks else EXAMPLE_NOTEBOOKS
     files = sorted(source.glob("*.json"))
     if not files:
         raise RecipeError(
@@ -82,7 +83,7 @@ def run_demo(args: argparse.Namespace) -> int:
     completed = demo.run(
         output / "pipeline",
         recipes=source,
-        notebooks=Path(args.notebooks),
+        notebooks=notebooks,
         broker=args.broker,
         cluster=args.cluster,
     )
