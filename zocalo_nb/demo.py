@@ -38,7 +38,7 @@ EXAMPLES = Path(__file__).resolve().parent / "examples"
 EXAMPLE_RECIPES = EXAMPLES / "recipes"
 EXAMPLE_NOTEBOOKS = EXAMPLES / "notebooks"
 JOB_COLUMNS = ["jobid", "scheduler", "step", "job_state", "exit_code", "node"]
-DEAD_COLUMNS = ["run", "step", "service", "error_type", "error", "attempts"]
+DEAD_COLUMNS = ["run", "step", "service", "error", "attempts"]  # the error names its type
 
 
 def spotfinding(ctx: StepContext, payload: Any) -> None:
@@ -107,6 +107,12 @@ def run(
     )
     say(f"broker: {settings.redacted_url()}   output: {output.resolve()}")
     transport = connect(settings, broker=memory)
+    for old in ("history.sqlite", "notebooks", "jobs"):  # this run's only, not every run's
+        stale = output / old
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink(missing_ok=True)
     history = History(str(output / "history.sqlite"))
     tracker = Tracker(history)
     results: list[Any] = []
@@ -134,14 +140,17 @@ def run(
             say(jobs[JOB_COLUMNS].to_string(index=False) if not jobs.empty else "  (none seen)")
         dead = dlq.frame(transport)
         say("\ndead letters:")
-        say(dead[DEAD_COLUMNS].to_string(index=False) if not dead.empty else "  (none)")
+        say(dead[DEAD_COLUMNS].to_string(index=False, na_rep="") if not dead.empty else "  (none)")
         dead.drop(columns=["headers", "body"]).to_csv(output / "dead-letters.csv", index=False)
         say("\nfixing the cause: rerunning only step 4 with threshold=3 ...")
         rerun = run.rerun(4, parameters={"threshold": 3})
         rerun.wait(60)
         ok = _report(rerun, transport, output, "rerun", say)
         done = rerun.state().get(5) == StepState.SUCCEEDED
-    tracker_note = f"{len(history.events())} events in {history.redacted_url}"
+    tracker_note = (
+        f"{len(history.events())} events in {history.redacted_url}\n"
+        f"  look at them: zocalo-nb runs --history {history.redacted_url}"
+    )
     notebook = _executed_notebook(output)
     say(f"\nresults stored: {results[-1] if results else 'none'}")
     say(f"history: {tracker_note}")
@@ -157,7 +166,9 @@ def run(
 def _report(run: Run, transport: Transport, output: Path, name: str, say: Any) -> bool:
     summary = run.summary()
     say(f"\n{run!r}")
-    say(summary[["step", "queue", "state", "attempts", "seconds", "error"]].to_string(index=False))
+    columns = ["step", "queue", "state", "attempts", "seconds", "error"]
+    shown = summary[columns].assign(error=summary["error"].fillna(""))
+    say(shown.to_string(index=False, float_format="{:.3f}".format))
     explanation = run.explain()
     if explanation:
         say(str(explanation))

@@ -21,6 +21,9 @@ class StepState(StrEnum):
     RETRYING = EventState.RETRYING.value
     DEAD_LETTERED = EventState.DEAD_LETTERED.value
     SKIPPED = "skipped"
+    #: In a rerun: a step the rerun did not start from and never reached (it ran, or was
+    #: skipped, in the original run).
+    NOT_RERUN = "not in this rerun"
 
     @classmethod
     def parse(cls, value: StepState | str) -> StepState:
@@ -48,6 +51,7 @@ STATE_COLOURS: Mapping[StepState, str] = {
     StepState.RETRYING: "#fdae6b",
     StepState.DEAD_LETTERED: "#cb181d",
     StepState.SKIPPED: "#ffffff",
+    StepState.NOT_RERUN: "#f7f7f7",
 }
 
 #: A mapping of step id to state, as accepted by graph functions.

@@ -20,13 +20,13 @@ def run_demo(tmp_path: Path, *extra: str) -> None:
 def check_outputs(folder: Path, out: str) -> None:
     assert "finished; 4 succeeded, 1 dead-lettered, 1 skipped" in out
     assert "threshold '{threshold}' is not a number" in out  # the dead-letter table
-    assert "rerun of step 4" in out and "finished; 4 skipped, 2 succeeded" in out
+    assert "rerun of step 4" in out and "finished; 4 not in this rerun, 2 succeeded" in out
     for name in ("run-graph.svg", "rerun-graph.svg", "run-events.csv", "rerun-summary.csv",
                  "dead-letters.csv", "history.sqlite"):  # fmt: skip
         assert (folder / name).exists(), name
     with (folder / "rerun-summary.csv").open() as handle:
         states = {row["step"]: row["state"] for row in csv.DictReader(handle)}
-    assert states["4"] == states["5"] == "succeeded" and states["1"] == "skipped"
+    assert states["4"] == states["5"] == "succeeded" and states["1"] == "not in this rerun"
     (notebook,) = folder.glob("notebooks/*/step3-radial_profile.ipynb")
     cells = json.loads(notebook.read_text())["cells"]
     assert any(c.get("outputs") for c in cells if c["cell_type"] == "code")

@@ -100,7 +100,7 @@ def test_failed_step_2_shows_in_the_dlq_frame_and_rerunning_it_completes_the_run
     origins = {c.environment.get("rerun-of") for c in pipeline.arrived}
     assert origins - {None} == {r.id for r in failed}
     assert reruns[0].state() == {
-        1: StepState.SKIPPED,
+        1: StepState.NOT_RERUN,  # (it ran in the original run)
         2: StepState.SUCCEEDED,
         3: StepState.SUCCEEDED,
     }

@@ -215,3 +215,71 @@ def test_runners_sharing_a_process_are_told_apart(site: Site) -> None:
         reasons = second.explain()
     assert reasons.kinds() == ["no-consumer", "service-gone"]
     assert "service two on" in reasons[1].message
+
+
+def test_the_progress_bar_counts_steps_with_a_total_that_does_not_grow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bar's total is the recipe's steps (before: deliveries found so far, 0/1 -> 1/2 ->
+    5/5), it shows no rate (6364 step/s meant nothing), and it is off when the output is a
+    log (no carriage returns written into it)."""
+    import io
+    import sys
+
+    from zocalo_nb.monitor import run as run_module
+    from zocalo_nb.service import Service, ServiceRunner
+    from zocalo_nb.transport import MemoryBroker
+
+    totals: list[tuple[int, int]] = []
+    real = run_module._show_progress
+
+    def watch(bar: Any, state: Any) -> None:
+        real(bar, state)
+        totals.append((bar.n, bar.total))
+
+    monkeypatch.setattr(run_module, "_show_progress", watch)
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    broker = MemoryBroker()
+    services = [Service("one", step_one, queues=("pipe.a",)),
+                Service("two", step_two, queues=("pipe.b",)),
+                Service("end", lambda ctx, p: None, queues=("pipe.end",))]  # fmt: skip
+    with ServiceRunner(services, broker=broker):
+        run = z.submit(pipeline(), transport=broker.connect())
+        run.wait(20)
+    broker.close()
+    assert totals and {total for _, total in totals} == {3} and totals[-1] == (3, 3)
+    assert "\r" not in log.getvalue() and "step/s" not in log.getvalue()
+    assert run_module._progress_bar("abcdef12").disable  # stderr is not a terminal here
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    bar = run_module._progress_bar("abcdef12")
+    bar.total, bar.n = 3, 2
+    bar.refresh()
+    bar.close()
+    assert "2/3 steps" in screen.getvalue() and "/s" not in screen.getvalue()
+
+
+def test_a_rerun_says_which_steps_are_not_part_of_it(tmp_path: Any) -> None:
+    from tests.dlq.test_dlq import Pipeline, recipe
+    from zocalo_nb.service import ServiceRunner
+    from zocalo_nb.states import StepState
+    from zocalo_nb.transport import MemoryBroker
+
+    broker = MemoryBroker()
+    transport = broker.connect()
+    pipeline_ = Pipeline()
+    with ServiceRunner(pipeline_.services(), broker=broker):
+        run = z.submit(recipe(1), transport=transport)
+        assert run.wait(30, progress=False)[2] == StepState.DEAD_LETTERED
+        rerun = run.rerun(2, parameters={"threshold": 5})
+        states = rerun.wait(30, progress=False)
+    broker.close()
+    assert states == {1: StepState.NOT_RERUN, 2: StepState.SUCCEEDED, 3: StepState.SUCCEEDED}
+    summary = run.summary()
+    assert summary["seconds"].map(lambda s: round(s, 3) == s).all()  # no 0.000062

@@ -139,7 +139,7 @@ class Run:
                     "sent": state.sends[step],
                     "finished": state.done[step],
                     "attempts": max((int(e.get("attempt") or 1) for e in mine), default=0),
-                    "seconds": sum(float(e.get("duration") or 0.0) for e in mine),
+                    "seconds": round(sum(float(e.get("duration") or 0.0) for e in mine), 3),
                     "service": last.get("service"),
                     "host": last.get("host"),
                     "error": errors[-1].get("message") if errors else None,
@@ -178,9 +178,7 @@ class Run:
             while True:
                 state = self._state()
                 if bar is not None:
-                    bar.total = max(sum(state.sends.values()), 1)
-                    bar.n = min(sum(state.done.values()), bar.total)
-                    bar.refresh()
+                    _show_progress(bar, state)
                 if state.finished:
                     return state.states()
                 if time.monotonic() > deadline:
@@ -301,6 +299,30 @@ class RunGraph:
 
 
 def _progress_bar(run_id: str) -> Any:
+    """A bar of the run's steps (a total that does not grow as work is found), no rate (steps
+    per second mean nothing here); off when the output is a log, not a terminal or notebook
+    (no carriage-return garbage)."""
+    import sys
+
     from tqdm.auto import tqdm
 
-    return tqdm(total=1, desc=f"run {run_id[:8]}", unit="step", leave=True)
+    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    in_notebook = type(shell).__name__ == "ZMQInteractiveShell"  # not a kernel we only host
+    shown = in_notebook or sys.stderr.isatty()
+    return tqdm(
+        total=1,
+        desc=f"run {run_id[:8]}",
+        unit="step",
+        leave=True,
+        disable=not shown,
+        bar_format="{desc}: {n}/{total} steps |{bar}| {elapsed}",
+    )
+
+
+def _show_progress(bar: Any, state: RunState) -> None:
+    """Steps of the recipe that are over (finished, or never to run once the run is)."""
+    states = state.states()
+    over = {StepState.SUCCEEDED, StepState.DEAD_LETTERED, StepState.SKIPPED, StepState.NOT_RERUN}
+    bar.total = max(len(states), 1)
+    bar.n = min(sum(1 for s in states.values() if s in over), bar.total)
+    bar.refresh()

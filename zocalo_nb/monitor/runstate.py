@@ -42,6 +42,11 @@ class RunState:
         return [s for s in self.jobs.get(step, {}).values() if s in LIVE_JOB_STATES]
 
     @property
+    def rerun(self) -> bool:
+        """True for a rerun (it starts at given steps: ``start`` is a list of step ids)."""
+        return self.submitted is not None and isinstance(self.submitted.get("start"), list)
+
+    @property
     def started(self) -> bool:
         return self.submitted is not None or bool(self.last)
 
@@ -77,7 +82,10 @@ class RunState:
             if last == EventState.FAILED:
                 return StepState.FAILED
             return StepState.QUEUED
-        return StepState.SKIPPED if self.finished else StepState.PENDING
+        if not self.finished:
+            return StepState.PENDING
+        # a rerun starts part way: the steps it never reached are not its own
+        return StepState.NOT_RERUN if self.rerun else StepState.SKIPPED
 
 
 def run_state(events: Sequence[Record], recipe: Recipe | None = None) -> RunState:
