@@ -20,6 +20,7 @@ EXTRA_MODULES = {
     "notebook": ["nbformat", "nbclient", "papermill", "ipykernel", "jupyter_client"],
     "sql": ["psycopg", "psycopg2"],
     "widgets": ["ipywidgets"],
+    "plots": ["matplotlib"],
 }
 EVERY_EXTRA = sorted(m for modules in EXTRA_MODULES.values() for m in modules)
 
@@ -91,6 +92,11 @@ def test_the_core_builds_submits_watches_and_stores_runs_without_any_extra(
         ("notebook", "from zocalo_nb.notebook.wrapper import NotebookWrapper"),
         ("sql", "z.History('postgresql+psycopg://user@127.0.0.1:1/db')"),
         ("widgets", "from zocalo_nb.widgets import RunMonitor"),
+        (
+            "plots",
+            "import pandas as pd; from zocalo_nb.monitor.plots import timeline; "
+            "timeline(pd.DataFrame())",
+        ),
     ],
 )
 def test_a_missing_extra_names_the_pip_install_to_run(

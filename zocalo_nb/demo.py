@@ -21,7 +21,7 @@ from zocalo_nb import dlq
 from zocalo_nb.cluster import cluster_service, make_scheduler
 from zocalo_nb.config import Settings
 from zocalo_nb.dispatch import StepContext
-from zocalo_nb.errors import InvalidArgument
+from zocalo_nb.errors import InvalidArgument, MissingExtra
 from zocalo_nb.monitor import History, Run, Tracker, submit
 from zocalo_nb.notebook.wrapper import notebook_service
 from zocalo_nb.service import Service, ServiceRunner
@@ -147,6 +147,14 @@ def run(
         rerun.wait(60)
         ok = _report(rerun, transport, output, "rerun", say)
         done = rerun.state().get(5) == StepState.SUCCEEDED
+    try:
+        from zocalo_nb.monitor.plots import throughput
+
+        throughput(history.events(), every="1s", title="steps finished, from the history").savefig(
+            output / "throughput.png", dpi=110
+        )
+    except MissingExtra:
+        pass  # said with the timeline
     tracker_note = (
         f"{len(history.events())} events in {history.redacted_url}\n"
         f"  look at them: zocalo-nb runs --history {history.redacted_url}"
@@ -177,6 +185,13 @@ def _report(run: Run, transport: Transport, output: Path, name: str, say: Any) -
     suffix = ".svg" if shutil.which("dot") else ".dot"
     path = run.graph().render(output / f"{name}-graph{suffix}")
     say(f"graph: {path}")
+    try:
+        figure = run.timeline()
+    except MissingExtra as err:
+        say(f"(no timeline picture: {err.hint})")
+    else:
+        figure.savefig(output / f"{name}-timeline.png", dpi=110)
+        say(f"timeline: {output / f'{name}-timeline.png'}")
     return run.finished
 
 

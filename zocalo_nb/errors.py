@@ -102,6 +102,7 @@ EXTRAS: dict[str, str] = {
     "notebook": "notebooks as processing steps (kernels, papermill)",
     "sql": "history in PostgreSQL (SQLite history needs no extra)",
     "widgets": "the notebook widgets (zocalo_nb.widgets)",
+    "plots": "pictures of runs and services (matplotlib)",
 }
 
 
@@ -183,10 +184,16 @@ class RecipeValidationError(RecipeError):
         count = len(self.problems)
         lines = [f"{head}invalid recipe: {count} problem{'s' if count != 1 else ''}"]
         lines += [f"  - {p}" for p in self.problems]
+        # one problem: its hint is the error's (``err.hint``), said once, on its line
         super().__init__(
             "\n".join(lines),
             hint=self.problems[0].hint if count == 1 else "fix each problem listed above",
         )
+
+    def __str__(self) -> str:
+        if len(self.problems) == 1:  # the problem's line already ends with its hint
+            return self.message
+        return super().__str__()
 
 
 class BuilderError(RecipeError):

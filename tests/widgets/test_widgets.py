@@ -143,14 +143,19 @@ def test_the_dead_letter_browser_groups_and_reinjects_after_confirmation(
         assert len(browser.rows.options) == 2
         browser.group.value = "error_type"
         assert "KeyError" in browser.table.value and ">2<" in browser.table.value
-        browser.reinject.button.click()
-        assert "select dead letters first" not in browser.status.value  # armed, not acted
-        assert browser.reinject.button.description == "Really reinject?"
+        # nothing selected: said at the first click, before any "Really reinject?"
         browser.reinject.button.click()
         assert "select dead letters first" in browser.status.value
+        assert browser.reinject.button.description == "Reinject"
+        # each entry names its run and time, so two alike are told apart
+        labels = [label for label, _ in browser.rows.options]
+        assert len(set(labels)) == 2 and all(" run " in label for label in labels)
+        assert {label.split(" run ")[1][:8] for label in labels} <= {r.id[:8] for r in runs}
+        assert "+00:00" not in browser.table.value and ".0000" not in labels[0]
         browser.rows.value = (0,)
         browser.parameters.value = '{"threshold": 1}'
         browser.reinject.button.click()
+        assert browser.reinject.button.description == "Really reinject?"  # armed, not acted
         browser.reinject.button.click()
         assert "1 dead letter(s) reinjected" in browser.status.value
         assert eventually(lambda: len(work.arrived) == 2, timeout=10)
@@ -168,6 +173,35 @@ def test_the_services_panel_lists_services_and_queues(broker: MemoryBroker) -> N
     with ServiceRunner(services(), broker=broker, status_interval=0.2):
         assert eventually(lambda: (panel.refresh(), "one+two+end" in panel.services.value)[1])
         assert "pipe.a" in panel.queues.value
+
+
+def test_the_services_panel_lists_a_service_that_started_before_it_at_once(
+    broker: MemoryBroker,
+) -> None:
+    """A runner reports every 6 s: a panel opened between two reports listed only what had
+    reported since (tutorial 05 showed a stopped tracker, not the running service). The
+    panel asks every runner to report now."""
+    import time
+
+    with ServiceRunner(services(), broker=broker, status_interval=3600):
+        time.sleep(0.3)  # its first reports went out before the panel listened
+        panel = ServicesPanel(broker.connect(), queues=["pipe.a"])
+        assert "one+two+end" in panel.services.value
+        assert 'zocalo-nb-table">' in panel.services.value
+        assert "+00:00" not in panel.services.value and "NaN" not in panel.services.value
+
+
+def test_widget_tables_show_times_as_people_read_them() -> None:
+    import pandas as pd
+
+    from zocalo_nb.widgets.common import frame_html, human_time
+
+    now = pd.Timestamp.now(tz="UTC")
+    frame = pd.DataFrame({"time": [now, pd.NaT], "n": [1, None]})
+    html = frame_html(frame)
+    assert human_time(now) in html and len(human_time(now)) == 8  # HH:MM:SS today
+    assert "NaN" not in html and "NaT" not in html and now.isoformat()[:19] not in html
+    assert human_time(pd.Timestamp("2020-01-02 03:04:05.123456789")) == "2020-01-02 03:04:05"
 
 
 ROOT = Path(__file__).resolve().parents[2]

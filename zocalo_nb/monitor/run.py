@@ -237,6 +237,13 @@ class Run:
             source = Tap.for_transport(self.transport)
         return Run(new_id, source, recipe=plan.message.recipe, transport=self.transport)
 
+    def timeline(self) -> Any:
+        """One bar per attempt of each step, coloured by outcome (matplotlib Figure; the
+        ``plots`` extra)."""
+        from zocalo_nb.monitor.plots import timeline
+
+        return timeline(self.events(), title=f"run {self.id[:8]}")
+
     def jobs(self) -> pd.DataFrame:
         """The run's cluster jobs, one row each (id, scheduler, step, state, exit code,
         node, times, log paths), as the cluster service's watcher last reported them."""

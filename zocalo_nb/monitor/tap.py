@@ -151,6 +151,15 @@ class Tap:
         """Service processes seen on ``transient.status``: the latest report of each."""
         return frames.services_frame(self.status_buffer.snapshot())
 
+    def request_status(self, wait: float = 0.5) -> None:
+        """Ask every runner to report its status now (our ``command``; upstream's services
+        ignore it and report at their next tick), and give the answers ``wait`` seconds."""
+        from zocalo_nb.service import COMMAND_TOPIC
+        from zocalo_nb.service.status import REPORT_STATUS
+
+        self.transport.broadcast(COMMAND_TOPIC, {"command": REPORT_STATUS})
+        time.sleep(wait)
+
     def status_records(self) -> list[Record]:
         return self.status_buffer.snapshot()
 

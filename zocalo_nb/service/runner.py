@@ -33,6 +33,7 @@ from zocalo_nb.service.policies import CrashPolicy, DeadLetters
 from zocalo_nb.service.processing import Processor
 from zocalo_nb.service.service import Service
 from zocalo_nb.service.status import (
+    REPORT_STATUS,
     STATUS_EXPIRY,
     STATUS_INTERVAL,
     STATUS_TOPIC,
@@ -102,6 +103,7 @@ class ServiceRunner:
         self._status = ServiceStatus.NEW
         self._since = time.monotonic()
         self._status_changed = threading.Condition()
+        self._report_now = False  # asked to report at once (REPORT_STATUS)
         self._busy = 0
         self._utilisation = Utilisation(status_interval)
 
@@ -303,6 +305,11 @@ class ServiceRunner:
 
     def _command(self, message: Message) -> None:
         body = message.body
+        if isinstance(body, dict) and body.get("command") == REPORT_STATUS:
+            with self._status_changed:
+                self._report_now = True
+                self._status_changed.notify_all()
+            return
         if not isinstance(body, dict) or body.get("command") != "shutdown":
             return
         names = {s.name for s in self.services} | {self.name}
@@ -326,7 +333,11 @@ class ServiceRunner:
         last = 0.0
         while not self._stopped.is_set():
             with self._status_changed:
-                if self._status == announced and not self._stopping.is_set():
+                if (
+                    self._status == announced
+                    and not self._stopping.is_set()
+                    and not self._report_now
+                ):
                     self._status_changed.wait(max(0.0, last + self.status_interval - time.time()))
                 settle = self._since + IDLE_SETTLE - time.monotonic()
                 if self._status == ServiceStatus.IDLE and announced is not None and settle > 0:
@@ -334,10 +345,10 @@ class ServiceRunner:
                     # flipping between batches does not flood the status topic.
                     self._status_changed.wait(settle)
                     continue
-                status = self._status
+                status, asked, self._report_now = self._status, self._report_now, False
             if status == ServiceStatus.END:
                 return
-            if status != announced or time.time() >= last + self.status_interval:
+            if asked or status != announced or time.time() >= last + self.status_interval:
                 self._broadcast_status()
                 announced, last = status, time.time()
 

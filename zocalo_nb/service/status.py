@@ -12,6 +12,10 @@ from typing import Any
 from zocalo_nb._version import __version__
 
 STATUS_TOPIC = "transient.status"
+#: Our command (on the ``command`` topic) asking every runner to report its status now, not
+#: at its next 6 s tick: how a services panel opened in a notebook lists them at once.
+#: Upstream's services ignore commands they do not know.
+REPORT_STATUS = "zocalo-nb-report-status"
 #: Status messages expire after this many seconds, as upstream's do.
 STATUS_EXPIRY = 15.0
 #: Broadcast at least this often (upstream: every 6 s) and on every change.

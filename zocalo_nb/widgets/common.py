@@ -21,11 +21,42 @@ def graph_html(bundle: dict[str, str]) -> str:
     return bundle.get("text/html", f"<pre>{escape(bundle.get('text/plain', ''))}</pre>")
 
 
+#: Tables left-aligned, headers over their columns, a light rule between rows.
+TABLE_STYLE = (
+    "<style>.zocalo-nb-table{border-collapse:collapse;font-size:12px}"
+    ".zocalo-nb-table th,.zocalo-nb-table td{text-align:left;padding:2px 8px;"
+    "border-bottom:1px solid #ddd;vertical-align:top}</style>"
+)
+
+
+def human_time(value: Any) -> str:
+    """A timestamp as people read it: ``14:03:27`` today, else ``2026-11-29 14:03:27``
+    (local time, whole seconds); empty for a missing one."""
+    import datetime
+
+    import pandas as pd
+
+    if value is None or pd.isna(value):
+        return ""
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is not None:  # to this machine's local time
+        stamp = stamp.tz_convert(datetime.datetime.now().astimezone().tzinfo).tz_localize(None)
+    today = pd.Timestamp.now().normalize()
+    return str(stamp.strftime("%H:%M:%S" if stamp.normalize() == today else "%Y-%m-%d %H:%M:%S"))
+
+
 def frame_html(frame: Any, columns: list[str] | None = None, empty: str = "(none)") -> str:
+    """A DataFrame as an HTML table: times as people read them, no NaN, left-aligned."""
     if frame is None or len(frame) == 0:
         return f"<p><i>{escape(empty)}</i></p>"
-    shown = frame[columns] if columns else frame
-    return str(shown.to_html(index=False, na_rep="", border=0, max_rows=200))
+    shown = (frame[columns] if columns else frame).copy()
+    for column in shown.columns:
+        if str(shown[column].dtype).startswith("datetime64"):
+            shown[column] = shown[column].map(human_time)
+    html = shown.to_html(
+        index=False, na_rep="", border=0, max_rows=200, classes="zocalo-nb-table", justify="left"
+    )
+    return TABLE_STYLE + str(html)
 
 
 def parse_json(text: str, what: str, default: Any) -> Any:
@@ -48,13 +79,20 @@ def message(kind: str, text: str) -> str:
 class Confirm:
     """A button that asks to be clicked a second time before it acts."""
 
-    def __init__(self, description: str, action: Any, *, style: str = "warning") -> None:
-        self.description, self.action = description, action
+    def __init__(
+        self, description: str, action: Any, *, style: str = "warning", ready: Any = None
+    ) -> None:
+        """``ready()``, when given, returns why the action cannot go ahead (None when it
+        can): checked before asking for the second click, not after."""
+        self.description, self.action, self.ready = description, action, ready
         self.button = w.Button(description=description, button_style=style)
         self.armed = False
         self.button.on_click(self._clicked)
 
     def _clicked(self, _: Any = None) -> None:
+        if self.ready is not None and self.ready() is not None:
+            self.reset()
+            return
         if not self.armed:
             self.armed = True
             self.button.description = f"Really {self.description.lower()}?"

@@ -23,7 +23,14 @@ from zocalo_nb import dlq
 from zocalo_nb.monitor import Run, Tap
 from zocalo_nb.states import StepState
 from zocalo_nb.transport import Transport
-from zocalo_nb.widgets.common import Confirm, frame_html, graph_html, message, parse_json
+from zocalo_nb.widgets.common import (
+    Confirm,
+    frame_html,
+    graph_html,
+    human_time,
+    message,
+    parse_json,
+)
 
 EVENT_COLUMNS = ["time", "step", "state", "service", "error"]
 DEAD_COLUMNS = ["time", "run", "step", "service", "error_type", "error", "attempts"]
@@ -118,8 +125,8 @@ class DeadLetterBrowser(w.VBox):  # type: ignore[misc]
         self.parameters = w.Text(description="parameters", placeholder='{"threshold": 3}')
         self.location = w.Text(description="purge to", value=location)
         self.reload = w.Button(description="Refresh", icon="refresh")
-        self.reinject = Confirm("Reinject", self._reinject)
-        self.purge = Confirm("Purge", self._purge)
+        self.reinject = Confirm("Reinject", self._reinject, ready=self._nothing_selected)
+        self.purge = Confirm("Purge", self._purge, ready=self._nothing_selected)
         self.status = w.HTML()
         self.reload.on_click(lambda _: self.refresh())
         self.group.observe(lambda _: self._show(), names="value")
@@ -133,19 +140,27 @@ class DeadLetterBrowser(w.VBox):  # type: ignore[misc]
     def refresh(self) -> None:
         self.frame = dlq.frame(self.transport)
         self.rows.options = [
-            (f"{r.time:%H:%M:%S} step {r.step} {r.service}: {r.error_type or r.reason}", i)
+            (f"{human_time(r.time)}  run {str(r.run or '?')[:8]}  step {r.step}  {r.service}: "
+             f"{r.error_type or r.reason}", i)
             for i, r in enumerate(self.frame.itertuples())
-        ]
+        ]  # fmt: skip
         self._show()
 
     def selected(self) -> Any:
         return self.frame.iloc[list(self.rows.value)]
 
+    def _nothing_selected(self) -> str | None:
+        """Why Reinject/Purge cannot act (said at the first click, before any confirm)."""
+        if not self.rows.value:
+            self.status.value = message("error", "select dead letters first")
+            return "nothing selected"
+        return None
+
     def _show(self) -> None:
         frame = self.frame
         if self.group.value != "(none)" and frame is not None and len(frame):
             counts = frame.groupby(self.group.value, observed=True).size().rename("dead letters")
-            self.table.value = str(counts.reset_index().to_html(index=False, border=0))
+            self.table.value = frame_html(counts.reset_index())
         else:
             self.table.value = frame_html(frame, DEAD_COLUMNS, "no dead letters")
 
@@ -187,7 +202,9 @@ class ServicesPanel(w.VBox):  # type: ignore[misc]
                           w.HTML("<b>queues</b>"), self.queues])  # fmt: skip
         self.refresh()
 
-    def refresh(self) -> None:
+    def refresh(self, wait: float = 0.5) -> None:
+        """Ask the runners to report now (waiting ``wait`` seconds for them), then show."""
+        self.tap.request_status(wait)
         services = self.tap.services()
         columns = ["service", "host", "statustext", "alive", "last_seen", "busy"]
         self.services.value = frame_html(services, columns, "no service has reported yet")
