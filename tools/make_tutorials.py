@@ -111,13 +111,14 @@ again = z.submit(b.build(), {"image": "x_0002.cbf"}, transport=t)
 RunMonitor(again)""", IGNORE),
         ("code", """again.wait(30, progress=False)
 again.finished""", []),
-        ("markdown", "The recipe editor submits too: press **Submit** and the run id appears.", []),
+        ("markdown", """The recipe editor submits too: press **Submit** and the run appears below it,
+followed until it finishes (the services above are still running). When you are done,
+stop them with `runner.stop()`.""", []),
         ("code", """from zocalo_nb.widgets import RecipeEditor
 
 editor = RecipeEditor(b.build(), transport=t)
 editor.submit_parameters.value = '{"image": "x_0003.cbf"}'
 editor""", IGNORE),
-        ("code", "runner.stop()", []),
     ],
     "03-failed-jobs": [
         ("markdown", """# 3. Failed jobs: find them, fix the cause, rerun only the failed step
@@ -161,17 +162,20 @@ dead = dlq.frame(t)
 dead.groupby(["service", "error_type"], observed=True).size()""", []),
         ("code", """dead[["step", "service", "error_type", "error", "attempts"]]""", []),
         ("code", """print(runs[1].explain())""", IGNORE),
+        ("markdown", """`DeadLetterBrowser` shows the same as a table, groups it, and has reinject/purge
+buttons that ask for a second click (here before the rerun below empties the DLQ):""", []),
+        ("code", """from zocalo_nb.widgets import DeadLetterBrowser
+
+DeadLetterBrowser(t)""", IGNORE),
+        ("markdown", """Each attempt of a failed run as a bar (the `plots` extra): step 2 retried after a
+short wait, then was dead-lettered.""", []),
+        ("code", """runs[1].timeline()""", IGNORE),
         ("markdown", "Fix the cause (the missing parameter) and rerun step 2 of each failed run:", []),
         ("code", """failed = [r for r in runs if r.state()[2].value == "dead-lettered"]
 reruns = [r.rerun(2, parameters={"threshold": 5}) for r in failed]""", IGNORE),
         ("code", """[sorted(s.value for s in r.wait(30, progress=False).values()) for r in reruns]""", []),
         ("code", """# step 1 ran once per run: it was not repeated
 sorted(spot_runs.values()), len(dlq.frame(t))""", []),
-        ("markdown", """`DeadLetterBrowser` does the same with a table, grouping, and reinject/purge
-buttons that ask for a second click.""", []),
-        ("code", """from zocalo_nb.widgets import DeadLetterBrowser
-
-DeadLetterBrowser(t)""", IGNORE),
         ("code", "runner.stop()", []),
     ],
     "04-notebook-as-a-step": [
@@ -193,10 +197,12 @@ notebooks = notebook_service(queues=("notebook.runner",), directories=["jobs"],
 runner = sb.runner([
     notebooks,
     Service("collect", lambda ctx, payload: received.append(payload), queues=("after",)),
-]).start()""", []),
+]).start()
+profiles = []   # what the notebook sends on its "profile" channel (a topic: anyone listens)
+t.subscribe_topic("transient.profiles", lambda m: profiles.append(m.body["payload"]))""", []),
         ("code", """recipe = z.Recipe.from_dict({
     "1": {"queue": "notebook.runner",
-          "parameters": {"notebook": "radial_profile.ipynb", "bins": 40},
+          "parameters": {"notebook": "radial_profile.ipynb", "bins": 100},
           "output": {"success": 2, "profile": 3}},
     "2": {"queue": "after"},
     "3": {"topic": "transient.profiles"},
@@ -207,6 +213,16 @@ run.wait(60, progress=False)[2].value""", []),
         ("code", """values = dict(received[0])
 values.pop("notebook")     # where the executed notebook was saved
 values""", []),
+        ("markdown", "The radial profile the notebook computed, as it arrived on the topic:", []),
+        ("code", """import matplotlib.pyplot as plt
+
+profile = profiles[0]["profile"]
+fig, ax = plt.subplots(figsize=(6, 2.5))
+radii = [100 * i for i in range(len(profile))]   # every 10th of the notebook's 10-px bins
+ax.plot(radii, profile, marker="o")
+ax.axvline(values["ring_radius_px"], color="red", linestyle="--", label="ring radius")
+ax.set_xlabel("radius (px)"); ax.set_ylabel("intensity"); ax.legend()
+len(profile)""", []),
         ("code", "runner.stop()", []),
     ],
     "05-operating-services": [

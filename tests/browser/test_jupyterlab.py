@@ -1,6 +1,7 @@
 """A real browser: JupyterLab and Debian's Chromium, driven by Playwright, run a tutorial
 notebook, see the graphs and widgets render, press the editor's Submit button and see the
-run id appear; any browser console error fails the test. The screenshot's path is printed."""
+run id appear and the run finish; any browser console error fails the test. The
+screenshot's path is printed."""
 
 from __future__ import annotations
 
@@ -124,9 +125,15 @@ def test_a_tutorial_runs_in_jupyterlab_and_its_submit_button_works(
             done = page.locator(".widget-html-content", has_text="submitted run")
             done.wait_for(timeout=30_000)
             assert len(done.inner_text().split()) == 3  # "submitted run <id>"
+            # the run executes (the services still run: the tutorial no longer stops them
+            # before anyone can press Submit) and the editor's monitor shows it finished
+            run_id = done.inner_text().split()[2]
+            finished = page.locator(".widget-html-content",
+                                    has_text=f"{run_id}: finished; 3 succeeded")  # fmt: skip
+            finished.wait_for(timeout=60_000)
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             shot = SCREENSHOTS / "jupyterlab-tutorial.png"
-            done.scroll_into_view_if_needed()
+            finished.scroll_into_view_if_needed()
             page.screenshot(path=str(shot), full_page=False)
             with capsys.disabled():
                 print(f"\nscreenshot of the browser test: {shot}")

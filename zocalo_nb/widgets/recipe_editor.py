@@ -32,6 +32,7 @@ class RecipeEditor(w.VBox):  # type: ignore[misc]
             recipe.to_dict() if isinstance(recipe, Recipe) else dict(recipe or {"start": []})
         )
         self.last_run: Any = None
+        self.monitor: Any = None  # the RunMonitor of the last submitted run
         self.steps = w.Select(description="steps", rows=6, layout=w.Layout(width="320px"))
         self.queue = w.Text(description="queue", placeholder="per_image_analysis")
         self.topic = w.Text(description="topic")
@@ -123,6 +124,12 @@ class RecipeEditor(w.VBox):  # type: ignore[misc]
         parameters = parse_json(self.submit_parameters.value, "submit parameters", {})
         self.last_run = submit(recipe, parameters, transport=self.transport)
         self.messages.value = message("ok", f"submitted run {self.last_run.id}")
+        from zocalo_nb.widgets.panels import RunMonitor
+
+        # the run as it goes, below the editor (refreshed on the kernel's event loop)
+        self.monitor = RunMonitor(self.last_run)
+        shown: tuple[Any, ...] = tuple(self.children)[:5]  # type: ignore[has-type]
+        self.children = (*shown, self.monitor)
         return self.last_run
 
     @property
