@@ -55,6 +55,11 @@ def indexing(ctx: StepContext, payload: Any) -> None:
     ctx.send({"indexed": True, "threshold": value, "ring_radius_px": payload.get("ring_radius_px")})
 
 
+def report_failure(ctx: StepContext, payload: Any) -> None:
+    """Where the job steps' ``failure`` channel leads: say it (a site would mail someone)."""
+    print(f"a job of run {ctx.run_id} failed: {str(payload)[:300]}")
+
+
 def services(
     recipes: Path, notebooks: Path, output: Path, results: list[Any], cluster: str | None = None
 ) -> list[Service]:
@@ -75,6 +80,7 @@ def services(
         ),
         Service("indexing", indexing, queues=("demo.indexing",), max_attempts=2, backoff=0.2),
         Service("results", store, queues=("demo.results",)),
+        Service("failures", report_failure, queues=("demo.failures",)),
     ]
 
 

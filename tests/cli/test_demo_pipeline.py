@@ -18,9 +18,9 @@ def run_demo(tmp_path: Path, *extra: str) -> None:
 
 
 def check_outputs(folder: Path, out: str) -> None:
-    assert "finished; 4 succeeded, 1 dead-lettered, 1 skipped" in out
+    assert "finished; 4 succeeded, 1 dead-lettered, 2 skipped" in out
     assert "threshold '{threshold}' is not a number" in out  # the dead-letter table
-    assert "rerun of step 4" in out and "finished; 4 not in this rerun, 2 succeeded" in out
+    assert "rerun of step 4" in out and "finished; 5 not in this rerun, 2 succeeded" in out
     for name in ("run-graph.svg", "rerun-graph.svg", "run-events.csv", "rerun-summary.csv",
                  "dead-letters.csv", "history.sqlite"):  # fmt: skip
         assert (folder / name).exists(), name
@@ -82,3 +82,12 @@ def test_the_wheel_carries_the_example_recipes_and_notebook(tmp_path: Path) -> N
     expected = {f"zocalo_nb/examples/recipes/{p.name}" for p in (ROOT / "recipes").glob("*.json")}
     assert expected and expected <= names
     assert "zocalo_nb/examples/notebooks/radial_profile.ipynb" in names
+
+
+def test_the_demo_recipes_have_no_lint_notes_but_being_templates() -> None:
+    from zocalo_nb.recipe import Recipe
+    from zocalo_nb.recipe.lint import TEMPLATE_NOTE
+
+    for name in ("demo-pipeline.json", "demo-pipeline-cluster.json"):
+        notes = Recipe.load(ROOT / "recipes" / name).lint()
+        assert [n.message.split(":")[0] for n in notes] == [TEMPLATE_NOTE], (name, notes)

@@ -14,6 +14,7 @@ from typing import Any
 from zocalo_nb.cli.exitcodes import ExitCode
 from zocalo_nb.errors import RecipeError
 from zocalo_nb.recipe import Recipe
+from zocalo_nb.recipe.lint import TEMPLATE_NOTE
 from zocalo_nb.render import dot_available
 
 
@@ -69,9 +70,13 @@ def run_demo(args: argparse.Namespace) -> int:
             continue
         warnings = recipe.lint()
         target = recipe.render(output / (path.stem + suffix))
-        print(f"{prefix}: valid, {len(recipe)} steps, {len(warnings)} lint note(s) -> {target}")
-        for warning in warnings:
-            print(f"    {warning}")
+        needs = [w for w in warnings if w.message.startswith(TEMPLATE_NOTE)]
+        notes = [w for w in warnings if w not in needs]
+        print(f"{prefix}: valid, {len(recipe)} steps, {len(notes)} lint note(s) -> {target}")
+        for need in needs:  # a template, as most example recipes are: not a fault
+            print(f"    a template: {need.message.removeprefix(TEMPLATE_NOTE + ': ')} to supply")
+        for note in notes:
+            print(f"    {note}")
     print(f"\n{len(files) - failed} of {len(files)} recipes valid; graphs in {output.resolve()}")
     if failed:
         return ExitCode.FAILED

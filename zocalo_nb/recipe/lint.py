@@ -32,6 +32,9 @@ WRAPPER_CHANNELS = (
 _JOB_PARAMETERS = ("wrapper", "notebook", "command")
 _UNRESOLVED = "placeholders left unresolved: "
 
+#: How lint says that a recipe is a template still waiting for its parameters.
+TEMPLATE_NOTE = "template parameters to supply"
+
 
 def lint_entries(entries: Entries, *, template: bool = False) -> list[Finding]:
     """Warnings for a normalised recipe (run :func:`validate` first for hard errors).
@@ -67,7 +70,7 @@ def _summarise_placeholders(findings: list[Finding]) -> list[Finding]:
             _warn(
                 None,
                 None,
-                f"template parameters to supply: {', '.join(names)}",
+                f"{TEMPLATE_NOTE}: {', '.join(names)}",
                 "apply_parameters({...}) or -s name=value on the command line",
                 "template-parameters",
                 tuple(names),
