@@ -112,3 +112,22 @@ def test_deeply_nested_dicts_are_a_parse_error() -> None:
         inner = inner["x"]
     with pytest.raises(RecipeParseError, match="nested too deeply"):
         Recipe.from_dict({"1": {"queue": "a", "parameters": nested}, "start": [[1, {}]]})
+
+
+def test_a_recipe_s_mappings_show_as_the_dicts_they_hold_and_stay_read_only() -> None:
+    """Users looked at ``ready[2].parameters`` and saw ``mappingproxy({...})``."""
+    import copy
+    import json
+    import pickle
+
+    recipe = Recipe.from_dict(
+        {"1": {"queue": "a", "parameters": {"t": "{t}", "n": {"x": 1}}}, "start": [[1, {}]]}
+    )
+    parameters = recipe[1].parameters
+    assert repr(parameters) == "{'t': '{t}', 'n': {'x': 1}}"
+    assert json.loads(json.dumps(parameters)) == {"t": "{t}", "n": {"x": 1}}
+    with pytest.raises(TypeError, match="immutable"):
+        parameters["t"] = "changed"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        parameters["n"].update(x=2)
+    assert copy.deepcopy(recipe) == recipe and pickle.loads(pickle.dumps(recipe)) == recipe

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 from zocalo_nb.errors import RecipeParseError
-from zocalo_nb.recipe._frozen import freeze, thaw
+from zocalo_nb.recipe._frozen import FrozenDict, freeze, thaw
 
 _CANONICAL_ID = re.compile(r"-?[1-9][0-9]*|0")  # "0" too: {0: ...} survives to_dict()
 
@@ -47,7 +46,7 @@ def normalise(data: Any, *, source: str | None = None) -> Entries:
                 source=source,
             )
         entries[key] = freeze(_normalise_entry(key, value), path=f"recipe[{raw_key!r}]")
-    return MappingProxyType(entries)
+    return FrozenDict(entries)
 
 
 def _normalise_entry(key: int | str, value: Any) -> Any:

@@ -9,10 +9,9 @@ step dicts); here both inputs are immutable, so the result is always a new value
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
-from zocalo_nb.recipe._frozen import FrozenMap
+from zocalo_nb.recipe._frozen import FrozenDict, FrozenMap
 from zocalo_nb.recipe._normalise import Entries
 from zocalo_nb.recipe.links import is_step_id
 
@@ -34,7 +33,7 @@ def merge_entries(first: Entries, second: Entries) -> Entries:
     for old, new in translation.items():
         step = second[old]
         if isinstance(step, FrozenMap):
-            step = MappingProxyType(
+            step = FrozenDict(
                 {
                     field: _translate(value, translation) if field in ("output", "error") else value
                     for field, value in step.items()
@@ -47,14 +46,14 @@ def merge_entries(first: Entries, second: Entries) -> Entries:
     )
     if "error" in second:
         merged["error"] = tuple(first.get("error", ())) + _translate(second["error"], translation)
-    return MappingProxyType(merged)
+    return FrozenDict(merged)
 
 
 def _translate(links: Any, translation: Mapping[int, int]) -> Any:
     if isinstance(links, tuple):
         return tuple(_translate(link, translation) for link in links)
     if isinstance(links, FrozenMap):
-        return MappingProxyType({k: _translate(v, translation) for k, v in links.items()})
+        return FrozenDict({k: _translate(v, translation) for k, v in links.items()})
     if is_step_id(links):
         return translation[links]
     return links

@@ -14,12 +14,11 @@ import json
 from collections.abc import Iterator, Mapping
 from os import PathLike
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from zocalo_nb.errors import Finding, RecipeError, RecipeParseError, RecipeValidationError
 from zocalo_nb.recipe import _normalise
-from zocalo_nb.recipe._frozen import FrozenMap, thaw
+from zocalo_nb.recipe._frozen import FrozenDict, FrozenMap, thaw
 from zocalo_nb.recipe.diff import RecipeDiff, diff_entries
 from zocalo_nb.recipe.links import is_step_id
 from zocalo_nb.recipe.lint import lint_entries
@@ -236,7 +235,7 @@ class Recipe:
     def _derive(self, entries: Mapping[Any, Any]) -> Recipe:
         """A new Recipe around already normalised, frozen entries."""
         new = Recipe.__new__(Recipe)
-        new._entries = MappingProxyType(dict(entries))
+        new._entries = FrozenDict(dict(entries))
         new._source = self._source
         new._hash = None
         return new

@@ -23,10 +23,9 @@ import re
 import shlex
 from _string import formatter_parser as _formatter_parser  # type: ignore[import-not-found]
 from collections.abc import Callable, Iterator, Mapping
-from types import MappingProxyType
 from typing import Any
 
-from zocalo_nb.recipe._frozen import FrozenMap
+from zocalo_nb.recipe._frozen import FrozenDict, FrozenMap
 
 _REPLACE_PREFIX = "{$REPLACE:"
 _INDEX = re.compile(r"\[([^\]]*)\]")
@@ -61,7 +60,7 @@ def substitute(value: Any, parameters: Mapping[str, Any]) -> Any:
             return _freeze_copy(_lookup(value[len(_REPLACE_PREFIX) : -1], parameters, None))
         return format_string(value, parameters)
     if kind is FrozenMap:
-        return MappingProxyType(
+        return FrozenDict(
             {
                 (substitute_key(k, parameters) if type(k) is str else k): (
                     format_string(v, parameters, quote=quote_command)
@@ -268,7 +267,7 @@ def _freeze_copy(value: Any) -> Any:
     if type(value) in _IMMUTABLE:
         return value
     if isinstance(value, Mapping):
-        return MappingProxyType({k: _freeze_copy(v) for k, v in value.items()})
+        return FrozenDict({k: _freeze_copy(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
         return tuple(_freeze_copy(v) for v in value)
     return copy.deepcopy(value)
