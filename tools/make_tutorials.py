@@ -256,6 +256,10 @@ run = z.submit(b.build(), {"dcid": 1234}, transport=t)
 run.wait(30, progress=False)
 tracker.stop()
 history.events(dcid=1234)[["step", "state", "service"]]""", []),
+        ("markdown", "Steps finished per second and service, from the history (the `plots` extra):", []),
+        ("code", """from zocalo_nb.monitor.plots import throughput
+
+throughput(history.events(), every="1s")""", IGNORE),
         ("code", """from zocalo_nb.widgets import ServicesPanel
 
 ServicesPanel(t, queues=["store", "waiting"])""", IGNORE),
