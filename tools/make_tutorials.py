@@ -199,7 +199,7 @@ runner = sb.runner([
     Service("collect", lambda ctx, payload: received.append(payload), queues=("after",)),
 ]).start()
 profiles = []   # what the notebook sends on its "profile" channel (a topic: anyone listens)
-t.subscribe_topic("transient.profiles", lambda m: profiles.append(m.body["payload"]))""", []),
+listening = t.subscribe_topic("transient.profiles", lambda m: profiles.append(m.body["payload"]))""", []),
         ("code", """recipe = z.Recipe.from_dict({
     "1": {"queue": "notebook.runner",
           "parameters": {"notebook": "radial_profile.ipynb", "bins": 100},
