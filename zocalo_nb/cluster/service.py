@@ -224,6 +224,7 @@ class JobWatcher:
             if changed:
                 self._event(scheduler, job, body)
             return
+        self._seen.pop(key, None)  # its end is dealt with below, once: forget it here
         reported = Path(job.recipewrap + REPORTED_SUFFIX)
         try:  # exclusively: one watcher deals with each end, and says it once
             reported.touch(exist_ok=False)

@@ -21,21 +21,9 @@ the topic; the ``workflows-recipe`` header an AMQP boolean; ``expiration`` integ
   transport, dead-lettering to ``dlq.<queue>``): RabbitMQ counts a delivery for every
   message a crashed consumer held, so its limit alone dead-letters good messages that were
   only prefetched beside one that kills its consumer (measured: 8 of 50 good runs).
-- **Delays**, chosen at connect and shown in the repr. Where the vhost has upstream's
-  ``delayed`` exchange of the delayed-message plugin's type (asked of the management API),
-  a delayed queue send goes there as upstream's does (routing key the queue, ``x-delay``
-  in ms; not ``mandatory``, as the plugin returns every mandatory message: the queue's
-  existence is checked before). Otherwise, on a stock RabbitMQ (Debian ships no plugin), and
-  for delayed broadcasts: a message delayed by *d* ms goes through a fanout exchange into a
-  queue ``zocalo-nb.delay.<d>`` whose message TTL is *d* and whose dead-letter exchange is
-  the target's (the default exchange for queues, keeping the routing key), so it reaches its
-  queue after *d*. Declared on first use, expiring when unused.
-- **Statistics and browsing** through the management API (see
-  :mod:`zocalo_nb.transport.rabbitmq_api`). Browsing fetches and requeues (RabbitMQ has no
-  browser): the messages are taken on a channel of their own and handed back with one
-  multiple nack, so they return in their order and none is lost; but each browse counts as
-  one delivery of each message browsed, so browsing is refused on queues with a delivery
-  limit (work queues) and used on dead-letter queues (which have none).
+- **Delays**, chosen at connect and shown in the repr: upstream's ``delayed`` exchange where
+  the plugin is, else TTL queues (:mod:`zocalo_nb.transport.amqp_names`).
+- **Statistics and browsing**: :mod:`zocalo_nb.transport.amqp_looking`.
 """
 
 from __future__ import annotations
@@ -46,30 +34,30 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from zocalo_nb.config import Settings
 from zocalo_nb.errors import MissingExtra
 from zocalo_nb.transport.amqp_calls import Call, death_record, delivered, translated
+from zocalo_nb.transport.amqp_held import HeldDeliveries
+from zocalo_nb.transport.amqp_looking import RabbitLooking
 from zocalo_nb.transport.amqp_names import BrokerNames
 from zocalo_nb.transport.base import (
     AckMode,
     Callback,
     Kind,
-    QueueStats,
     Subscription,
     Transport,
     TransportError,
 )
 from zocalo_nb.transport.message import Message
-from zocalo_nb.transport.rabbitmq_api import ManagementAPI, delivery_limit, queue_stats
+from zocalo_nb.transport.rabbitmq_api import ManagementAPI
 from zocalo_nb.wire.headers import (
     MESSAGE_ID,
     RECIPE,
     X_DEATH,
     X_DELAY,
 )
-from zocalo_nb.wire.queues import DELAYED_EXCHANGE, DELAYED_EXCHANGE_TYPE, RABBITMQ_DLQ_PREFIX
+from zocalo_nb.wire.queues import DELAYED_EXCHANGE, RABBITMQ_DLQ_PREFIX
 
 try:
     import pika
@@ -81,7 +69,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class AmqpTransport(Transport):
+class AmqpTransport(RabbitLooking, Transport):
     """RabbitMQ through pika (see module docstring)."""
 
     def __init__(self, settings: Settings, *, timeout: float = 30.0) -> None:
@@ -97,11 +85,10 @@ class AmqpTransport(Transport):
         self._closing = False
         self._ready = threading.Event()
         self._failure: BaseException | None = None
-        self._generation = 0
         self._subs: dict[str, tuple[Subscription, Callback, AckMode, int]] = {}
         self._consumer_tags: dict[str, str] = {}
         #: Delivery tags handed out and not yet acked or nacked, by subscription.
-        self._held: dict[str, list[int]] = {}
+        self._held = HeldDeliveries()
         self._pending: dict[str, list[Callable[[], None]]] = {}
         self._waiting: set[Call[Any]] = set()
         #: Messages the broker returned as unroutable during the commit under way.
@@ -119,7 +106,7 @@ class AmqpTransport(Transport):
             self._ready.clear()
             self._io = threading.Thread(target=self._run, daemon=True, name="zocalo-nb-amqp")
             self._io.start()
-        self.delays = self._delay_scheme()
+        self.delays = "plugin" if self.api.has_delayed_exchange(self.settings.vhost) else "ttl"
         if not self._ready.wait(self.timeout) or self._failure is not None:
             self.close()
             raise TransportError(
@@ -147,18 +134,6 @@ class AmqpTransport(Transport):
             f"{'the delayed-message plugin' if self.delays == 'plugin' else 'TTL queues'}; "
             f"{'declares queues' if self.settings.declare else 'queues from the topology'}>"
         )
-
-    def _delay_scheme(self) -> str:
-        """ "plugin" when the vhost has upstream's ``delayed`` exchange of the plugin's type
-        (asked of the management API), else "ttl" (also when the API does not answer)."""
-        try:
-            info = self.api.get(
-                f"exchanges/{quote(self.settings.vhost, safe='')}/{DELAYED_EXCHANGE}"
-            )
-        except TransportError as err:
-            log.debug("no delayed-message exchange (%s): delays via TTL queues", err.message)
-            return "ttl"
-        return "plugin" if (info or {}).get("type") == DELAYED_EXCHANGE_TYPE else "ttl"
 
     def _run(self) -> None:
         backoff = 0.5
@@ -206,9 +181,8 @@ class AmqpTransport(Transport):
         # after tx.commit-ok): RabbitMQ sends a transaction's returns before its commit-ok
         channel._impl.add_on_return_callback(self._returned)
         self._connection, self._channel = connection, channel
-        self._generation += 1
         self.names.forget()
-        self._held.clear()
+        self._held.new_connection()
         for sub, callback, ack, prefetch in list(self._subs.values()):
             self._consume(sub, callback, ack, prefetch)
 
@@ -361,13 +335,13 @@ class AmqpTransport(Transport):
             self.names.require_queue(sub.destination)
             queue = sub.destination
         channel.basic_qos(prefetch_count=prefetch)
-        generation = self._generation
-        self._held[sub.id] = []
+        generation = self._held.generation
+        self._held.watch(sub.id)
 
         def deliver(ch: Any, method: Any, properties: Any, body: bytes) -> None:
             message = delivered(sub, method, properties, body, generation)
             if ack != "auto":
-                self._held[sub.id].append(method.delivery_tag)
+                self._held.hold(sub.id, method.delivery_tag)
             try:
                 callback(message)
             except Exception:
@@ -385,7 +359,7 @@ class AmqpTransport(Transport):
             tag = self._consumer_tags.pop(subscription.id, None)
             if tag is not None and self._channel is not None:
                 self._channel.basic_cancel(tag)
-                for held in self._held.pop(subscription.id, []):  # back to the queue
+                for held in self._held.release(subscription.id):  # back to the queue
                     self._channel.basic_nack(held, requeue=True)
                 self._channel.tx_commit()
 
@@ -393,36 +367,13 @@ class AmqpTransport(Transport):
             self._call(cancel)
 
     # -- acknowledging ---------------------------------------------------------------------
-    def _tags(self, message: Message, cumulative: bool) -> tuple[list[int], bool]:
-        """On the I/O thread: the delivery tags an ack of ``message`` settles (taken out of
-        the held list; none when already settled or from an earlier connection), and whether
-        one ``multiple`` ack of the last settles them all: no other subscription on the
-        channel holds an earlier tag."""
-        generation, _, tag_text = message.ack_id.partition(":")
-        if tag_text and int(generation) != self._generation:
-            raise TransportError(
-                f"message {message.message_id} came on a connection that was lost since: "
-                "RabbitMQ hands it out again",
-                hint="nothing to do: this transaction is dropped and the message redelivered",
-            )
-        held = self._held.get(message.subscription)
-        if held is None or not tag_text:
-            return [], False
-        tag = int(tag_text)
-        if tag not in held:
-            return [], False
-        taken = [t for t in held if t <= tag] if cumulative else [tag]
-        self._held[message.subscription] = [t for t in held if t not in taken]
-        others = (t for s, tags in self._held.items() if s != message.subscription for t in tags)
-        return taken, len(taken) > 1 and all(t > tag for t in others)
-
     def _settle(self, message: Message, transaction: str | None, ack: bool) -> None:
         entry = self._subs.get(message.subscription)
         cumulative = ack and entry is not None and entry[2] == "cumulative"
 
         def settle() -> None:
             channel = self._channel._impl  # frames unflushed: they go with the commit
-            tags, multiple = self._tags(message, cumulative)
+            tags, multiple = self._held.take(message, cumulative)
             if multiple:
                 channel.basic_ack(tags[-1], multiple=True)
                 return
@@ -458,61 +409,6 @@ class AmqpTransport(Transport):
             self._pending.pop(transaction, None)
         if not self.is_connected:
             raise TransportError("not connected", hint="the broker redelivers by itself")
-
-    # -- looking -----------------------------------------------------------------------------
-    def dlq(self, queue: str) -> str:
-        """RabbitMQ's rule (upstream's topology): ``dlq.<queue>``."""
-        return f"/queue/{RABBITMQ_DLQ_PREFIX}{self.name(queue)}"
-
-    def dead_letter_queues(self) -> list[QueueStats]:
-        prefix = self.settings.prefix
-        return self.list_queues(
-            f"{RABBITMQ_DLQ_PREFIX}{prefix}." if prefix else RABBITMQ_DLQ_PREFIX
-        )
-
-    def browse(
-        self, queue: str, *, limit: int | None = None, timeout: float = 5.0
-    ) -> list[Message]:
-        """The messages waiting, taken and handed back in order (see module docstring);
-        refused on a queue with a delivery limit."""
-        name = self.name(queue)
-        try:
-            info = self.api.queue(self.settings.vhost, name)
-        except TransportError as err:
-            if "HTTP 404" in err.message:
-                return []
-            raise
-        limit_set = delivery_limit(info)
-        if limit_set:
-            raise TransportError(
-                f"browsing {name!r} would count as a delivery of every message in it, and its "
-                f"delivery-limit ({limit_set}) would dead-letter them",
-                hint="RabbitMQ has no browser: browse dead-letter queues (no delivery limit), "
-                "use statistics() for a work queue's depth",
-            )
-        return self._call(lambda: self.names.peek(name, limit))
-
-    def statistics(self, queue: str, *, timeout: float = 5.0) -> QueueStats:
-        """Messages ready and consumers as the broker says now (a passive declare); unacked,
-        enqueued and dequeued from the management API (behind by its statistics interval)."""
-        name = self.name(queue)
-        try:
-            info = self.api.queue(self.settings.vhost, name)
-        except TransportError as err:
-            if "HTTP 404" not in err.message:
-                raise
-            info = {"name": name}
-        return self._stats(info)
-
-    def list_queues(self, prefix: str, *, timeout: float = 5.0) -> list[QueueStats]:
-        """The vhost's queues named ``prefix...`` (from the management API), each counted as
-        :meth:`statistics` counts."""
-        listed = self.api.queues(self.settings.vhost)
-        return [self._stats(i) for i in listed if str(i.get("name", "")).startswith(prefix)]
-
-    def _stats(self, info: dict[str, Any]) -> QueueStats:
-        name = str(info["name"])
-        return queue_stats(info, self._call(lambda: self.names.counts(name)))
 
     def sibling(self) -> AmqpTransport:
         return AmqpTransport(self.settings, timeout=self.timeout).connect()

@@ -2,7 +2,18 @@
 (checked with passive declares on a probe channel of their own, so a 404 never closes the
 channel that carries consumers and transactions), fanout exchanges for topics, and the TTL
 queues that delay messages; and what waits in a queue (:meth:`BrokerNames.peek`). Every
-method runs on the I/O thread."""
+method runs on the I/O thread.
+
+Delays are chosen at connect and shown in the repr. Where the vhost has upstream's
+``delayed`` exchange of the delayed-message plugin's type (asked of the management API),
+a delayed queue send goes there as upstream's does (routing key the queue, ``x-delay``
+in ms; not ``mandatory``, as the plugin returns every mandatory message: the queue's
+existence is checked before). Otherwise, on a stock RabbitMQ (Debian ships no plugin), and
+for delayed broadcasts: a message delayed by *d* ms goes through a fanout exchange into a
+queue ``zocalo-nb.delay.<d>`` whose message TTL is *d* and whose dead-letter exchange is
+the target's (the default exchange for queues, keeping the routing key), so it reaches its
+queue after *d*. Declared on first use, expiring when unused.
+"""
 
 from __future__ import annotations
 

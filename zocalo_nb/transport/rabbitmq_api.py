@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -19,6 +20,9 @@ from urllib.parse import quote
 
 from zocalo_nb.config import Settings
 from zocalo_nb.transport.base import QueueStats, TransportError
+from zocalo_nb.wire.queues import DELAYED_EXCHANGE, DELAYED_EXCHANGE_TYPE
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,25 @@ class ManagementAPI:
     def queue(self, vhost: str, name: str) -> dict[str, Any]:
         answer: dict[str, Any] = self.get(f"queues/{quote(vhost, safe='')}/{quote(name, safe='')}")
         return answer
+
+    def find_queue(self, vhost: str, name: str) -> dict[str, Any] | None:
+        """The queue's description, or None when the vhost has no such queue."""
+        try:
+            return self.queue(vhost, name)
+        except TransportError as err:
+            if "HTTP 404" in err.message:
+                return None
+            raise
+
+    def has_delayed_exchange(self, vhost: str) -> bool:
+        """True when the vhost has upstream's ``delayed`` exchange of the delayed-message
+        plugin's type (False too when the API does not answer)."""
+        try:
+            info = self.get(f"exchanges/{quote(vhost, safe='')}/{DELAYED_EXCHANGE}")
+        except TransportError as err:
+            log.debug("no delayed-message exchange (%s): delays via TTL queues", err.message)
+            return False
+        return bool((info or {}).get("type") == DELAYED_EXCHANGE_TYPE)
 
 
 def queue_stats(info: dict[str, Any], now: tuple[int, int] | None = None) -> QueueStats:
