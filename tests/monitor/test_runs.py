@@ -283,3 +283,19 @@ def test_a_rerun_says_which_steps_are_not_part_of_it(tmp_path: Any) -> None:
     assert states == {1: StepState.NOT_RERUN, 2: StepState.SUCCEEDED, 3: StepState.SUCCEEDED}
     summary = run.summary()
     assert summary["seconds"].map(lambda s: round(s, 3) == s).all()  # no 0.000062
+
+
+def test_a_progress_bar_made_while_ipython_is_half_imported_does_not_fail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A notebook runner imports IPython on a thread of its own; a run.wait() meanwhile saw
+    the half-imported module (no get_ipython yet) and raised AttributeError (demo on Slurm)."""
+    import sys
+    import types
+
+    from zocalo_nb.monitor import run as run_module
+    from zocalo_nb.render.display import in_notebook
+
+    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
+    assert in_notebook() is False
+    run_module._progress_bar("abcdef12").close()

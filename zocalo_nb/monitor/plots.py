@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from zocalo_nb.errors import MissingExtra
+from zocalo_nb.render.display import in_notebook
 from zocalo_nb.states import STATE_COLOURS, StepState
 from zocalo_nb.wire.events import EventState
 
@@ -32,19 +33,12 @@ def _pyplot() -> Any:
     try:
         import matplotlib
 
-        if not _interactive():
+        if not in_notebook():
             matplotlib.use("Agg")  # files, not windows, outside a notebook
         import matplotlib.pyplot as plt
     except ImportError as error:  # an optional part: say which pip install brings it
         raise MissingExtra("plots", error.name) from error
     return plt
-
-
-def _interactive() -> bool:
-    import sys
-
-    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
-    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def attempts(events: pd.DataFrame) -> pd.DataFrame:

@@ -313,9 +313,9 @@ def _progress_bar(run_id: str) -> Any:
 
     from tqdm.auto import tqdm
 
-    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
-    in_notebook = type(shell).__name__ == "ZMQInteractiveShell"  # not a kernel we only host
-    shown = in_notebook or sys.stderr.isatty()
+    from zocalo_nb.render.display import in_notebook
+
+    shown = in_notebook() or sys.stderr.isatty()
     return tqdm(
         total=1,
         desc=f"run {run_id[:8]}",

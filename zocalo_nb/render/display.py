@@ -82,3 +82,14 @@ def html_table(recipe: Recipe, *, hint: str | None = None) -> str:
 def _params(parameters: Any) -> str:
     text = ", ".join(f"{k}={v}" for k, v in list(parameters.items())[:4])
     return text if len(text) < 80 else text[:79] + "\u2026"
+
+
+def in_notebook() -> bool:
+    """True when this process is a notebook kernel a person looks at (an IPython kernel's
+    shell is running), not a process that merely hosts kernels or has imported IPython. Safe
+    while another thread is still importing IPython."""
+    import sys
+
+    get_ipython = getattr(sys.modules.get("IPython"), "get_ipython", None)
+    shell = get_ipython() if callable(get_ipython) else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
