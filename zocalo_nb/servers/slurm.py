@@ -28,7 +28,14 @@ from pathlib import Path
 
 from zocalo_nb.servers.system import BrokerError, alive, apt_install, terminate
 
-DEBIAN_PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge", "slurmrestd")
+DEBIAN_PACKAGES = (
+    "slurmctld",
+    "slurmd",
+    "slurm-client",
+    "munge",
+    "slurmrestd",
+    "slurm-wlm-jwt-plugin",  # auth/jwt, which slurm.conf names for slurmrestd tokens
+)
 DAEMONS = ("munged", "slurmctld", "slurmd")
 
 
