@@ -235,12 +235,16 @@ class StepContext(MessageContext):
         )
 
 
-def outgoing_for(message: RecipeMessage, *, delay: float | None = None) -> list[Outgoing]:
-    """The messages that deliver ``message`` to its step's queue and/or topic."""
+def outgoing_for(
+    message: RecipeMessage, *, delay: float | None = None, to_send: bool = True
+) -> list[Outgoing]:
+    """The messages that deliver ``message`` to its step's queue and/or topic. ``to_send``
+    (what services do): bodies made to be encoded at once (:meth:`RecipeMessage.to_body`);
+    else plain dicts, for messages shown or changed before they are sent."""
     step = message.recipe[message.pointer]
     if delay is None:
         delay = step.transport_delay
-    body = message.to_body()
+    body = message.to_body(to_send=to_send)
     headers = {RECIPE_HEADER: "True"}
     sent = []
     if step.queue:
@@ -274,5 +278,5 @@ def start_messages(
     env.setdefault("ID", run_id or str(uuid.uuid4()))
     messages: list[Outgoing] = []
     for step, payload in recipe.start:
-        messages += outgoing_for(RecipeMessage(recipe, step, payload, (), env))
+        messages += outgoing_for(RecipeMessage(recipe, step, payload, (), env), to_send=False)
     return str(env["ID"]), messages

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 from zocalo_nb.errors import RecipeError, ZocaloNbError
 from zocalo_nb.recipe import Recipe
+from zocalo_nb.transport.message import SelfEncoding
 from zocalo_nb.wire.headers import RECIPE
 
 RECIPE_HEADER = RECIPE
@@ -72,8 +74,12 @@ class RecipeMessage:
         value = self.environment.get("ID")
         return str(value) if value is not None else None
 
-    def to_body(self) -> dict[str, Any]:
-        """The JSON body upstream expects."""
+    def to_body(self, *, to_send: bool = False) -> dict[str, Any]:
+        """The JSON body upstream expects. ``to_send``: for a body encoded and sent as it is,
+        the recipe is its read-only :meth:`Recipe.wire_form` (no copy) and the encoding
+        reuses the recipe's JSON text (see :class:`SendBody`)."""
+        if to_send:
+            return SendBody(self)
         return {
             "environment": dict(self.environment),
             "payload": self.payload,
@@ -93,11 +99,7 @@ class RecipeMessage:
         if missing:
             raise NotARecipeMessage(f"the body lacks {', '.join(missing)}")
         try:
-            recipe = (
-                Recipe.from_dict(body["recipe"])
-                if not isinstance(body["recipe"], Recipe)
-                else body["recipe"]
-            )
+            recipe = _recipe_of(body["recipe"])
         except RecipeError as err:
             raise NotARecipeMessage(f"the recipe cannot be read: {err.message}") from err
         pointer = body["recipe-pointer"]
@@ -110,6 +112,64 @@ class RecipeMessage:
         if not isinstance(path, list) or not isinstance(environment, Mapping):
             raise NotARecipeMessage("recipe-path must be a list and environment an object")
         return cls(recipe, pointer, body.get("payload"), tuple(path), dict(environment))
+
+
+_BODY_KEYS = ("environment", "payload", "recipe", "recipe-path", "recipe-pointer")
+
+
+class SendBody(SelfEncoding):
+    """A recipe message's body on its way out: a dict like :meth:`RecipeMessage.to_body`'s
+    whose JSON text is made with its recipe's text (made once per recipe), not by encoding
+    the whole recipe again for every message. The same text as ``json.dumps`` (tested)."""
+
+    __slots__ = ("_recipe",)
+
+    def __init__(self, message: RecipeMessage) -> None:
+        recipe = message.recipe
+        super().__init__(
+            (
+                ("environment", dict(message.environment)),
+                ("payload", message.payload),
+                ("recipe", recipe.wire_form()),
+                ("recipe-path", list(message.path)),
+                ("recipe-pointer", message.pointer),
+            )
+        )
+        self._recipe = recipe
+
+    def json_text(self) -> str:
+        recipe = self._recipe
+        if tuple(self) != _BODY_KEYS or self["recipe"] is not recipe.wire_form():
+            return json.dumps(self)  # changed since: encode what it holds now
+        head = json.dumps({"environment": self["environment"], "payload": self["payload"]})
+        tail = json.dumps(
+            {"recipe-path": self["recipe-path"], "recipe-pointer": self["recipe-pointer"]}
+        )
+        return f'{head[:-1]}, "recipe": {recipe.to_json()}, {tail[1:]}'
+
+
+#: Recipes read from messages, by their JSON text: the messages of a run, and the runs of one
+#: recipe, carry the same recipe, read once per process (Recipes are immutable values).
+_READ: dict[str, Recipe] = {}
+_READ_LIMIT = 256
+
+
+def _recipe_of(value: Any) -> Recipe:
+    if isinstance(value, Recipe):
+        return value
+    if type(value) is not dict:
+        return Recipe.from_dict(value)
+    try:
+        key = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return Recipe.from_dict(value)  # not JSON: let the reading say what is wrong
+    recipe = _READ.get(key)
+    if recipe is None:
+        recipe = Recipe.from_dict(value)
+        if len(_READ) >= _READ_LIMIT:
+            _READ.clear()
+        _READ[key] = recipe
+    return recipe
 
 
 @dataclass(frozen=True)

@@ -38,12 +38,13 @@ class Recipe:
     ``output`` is normalised to a list, and every other field survives a round trip.
     """
 
-    __slots__ = ("_entries", "_hash", "_source")
+    __slots__ = ("_entries", "_hash", "_json", "_source")
 
     def __init__(self, data: Mapping[Any, Any] | None = None, *, source: str | None = None) -> None:
         self._entries = _normalise.normalise({} if data is None else data, source=source)
         self._source = source
         self._hash: int | None = None
+        self._json: str | None = None
 
     # -- reading and writing ---------------------------------------------------------------
     @classmethod
@@ -86,9 +87,19 @@ class Recipe:
         """The upstream JSON form as a fresh, mutable dict (string step keys)."""
         return _normalise.to_plain(self._entries)
 
+    def wire_form(self) -> Mapping[int | str, Any]:
+        """The recipe as it is held: read-only, and JSON-encoded to exactly the text of
+        :meth:`to_dict` (int step ids become string keys, tuples arrays) without a copy. For
+        messages built to be sent at once; :meth:`to_dict` gives a copy to change."""
+        return self._entries
+
     def to_json(self, *, indent: int | None = None) -> str:
-        """The upstream JSON text."""
-        return json.dumps(self.to_dict(), indent=indent)
+        """The upstream JSON text (compact: made once, as recipes do not change)."""
+        if indent is not None:
+            return json.dumps(self.to_dict(), indent=indent)
+        if self._json is None:
+            self._json = json.dumps(self._entries)
+        return self._json
 
     def save(self, path: str | PathLike[str]) -> Path:
         """Write the recipe as indented JSON; returns the path written."""
@@ -238,6 +249,7 @@ class Recipe:
         new._entries = FrozenDict(dict(entries))
         new._source = self._source
         new._hash = None
+        new._json = None
         return new
 
     # -- display (delegates to zocalo_nb.render, which is standard library only) ------------

@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 from zocalo_nb.config import Settings
 from zocalo_nb.errors import MissingExtra
 from zocalo_nb.transport.amqp_calls import Call, death_record, delivered, translated
+from zocalo_nb.transport.amqp_frames import FrameWriter, publish_frames
 from zocalo_nb.transport.amqp_held import HeldDeliveries
 from zocalo_nb.transport.amqp_looking import RabbitLooking
 from zocalo_nb.transport.amqp_names import BrokerNames
@@ -181,6 +182,7 @@ class AmqpTransport(RabbitLooking, Transport):
         # after tx.commit-ok): RabbitMQ sends a transaction's returns before its commit-ok
         channel._impl.add_on_return_callback(self._returned)
         self._connection, self._channel = connection, channel
+        self._frames = FrameWriter(connection, channel)
         self.names.forget()
         self._held.new_connection()
         for sub, callback, ack, prefetch in list(self._subs.values()):
@@ -231,6 +233,7 @@ class AmqpTransport(RabbitLooking, Transport):
         try:
             for operation in operations:
                 operation()
+            self._frames.join_pending()
             self._channel.tx_commit()
         except BaseException:
             if self._channel is not None and self._channel.is_open:
@@ -266,13 +269,13 @@ class AmqpTransport(RabbitLooking, Transport):
         plugin = bool(milliseconds) and kind == "queue" and self.delays == "plugin"
         if plugin:
             table[X_DELAY] = milliseconds  # upstream's delayed send
-        properties = pika.BasicProperties(
-            headers=table,
-            delivery_mode=2 if kind == "queue" else 1,
-            message_id=headers.get(MESSAGE_ID),
-            timestamp=int(time.time()),
-            expiration=str(int(expiration * 1000)) if expiration and not delay else None,
-        )
+        properties: dict[str, Any] = {
+            "headers": table,
+            "delivery_mode": 2 if kind == "queue" else 1,
+            "message_id": headers.get(MESSAGE_ID),
+            "timestamp": int(time.time()),
+            "expiration": str(int(expiration * 1000)) if expiration and not delay else None,
+        }
         body = text.encode()
 
         def route() -> tuple[str, str, bool]:
@@ -295,7 +298,13 @@ class AmqpTransport(RabbitLooking, Transport):
             exchange, key, mandatory = self._call(route)
 
         def publish() -> None:
-            self._channel._impl.basic_publish(exchange, key, body, properties, mandatory)
+            frames = self._frames
+            frames.write(
+                publish_frames(
+                    frames.channel_number, frames.max_body, exchange, key, mandatory, body,
+                    **properties,
+                )
+            )  # fmt: skip
 
         self._in_transaction(transaction, publish)
 

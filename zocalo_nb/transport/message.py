@@ -78,8 +78,20 @@ def new_message_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
+class SelfEncoding(dict):  # type: ignore[type-arg]
+    """A dict body that knows a quicker way to its JSON text than encoding all of it (a
+    recipe message reuses its recipe's text). ``json_text()`` must equal ``json.dumps``."""
+
+    __slots__ = ()
+
+    def json_text(self) -> str:
+        return json.dumps(self)
+
+
 def encode(body: Any) -> str:
     """The wire form of a body: JSON, as upstream workflows sends it."""
+    if isinstance(body, SelfEncoding):
+        return body.json_text()
     return json.dumps(body)
 
 
