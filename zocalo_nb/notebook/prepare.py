@@ -62,7 +62,7 @@ def load(
             hint="only names such as 'threshold' or 'image_path' can become notebook "
             "parameters; rename the key in the recipe step or the payload",
         )
-    nb = copy.deepcopy(load_notebook_node(str(path)))
+    nb = copy.deepcopy(_read(path, load_notebook_node))
     if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
         raise JobFailed(
             f"{path.name} has no cell tagged 'parameters'",
@@ -84,6 +84,23 @@ def load(
     return parameterize_notebook(
         nb, dict(parameters), report_mode=False, kernel_name=kernel_name, language="python"
     )
+
+
+#: Notebooks read (and validated) once while unchanged: by path, modification time and size.
+_READ: dict[tuple[str, int, int], nbformat.NotebookNode] = {}
+
+
+def _read(path: Path, reader: Any) -> nbformat.NotebookNode:
+    """The notebook at ``path`` as papermill reads it; every job gets a deep copy."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    nb = _READ.get(key)
+    if nb is None:
+        nb = reader(str(path))
+        if len(_READ) >= 64:
+            _READ.clear()
+        _READ[key] = nb
+    return nb
 
 
 def declared_parameters(source: str) -> list[tuple[str, str, str]]:

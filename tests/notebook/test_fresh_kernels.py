@@ -1,0 +1,133 @@
+"""Kernels forked from a template: every job a fresh interpreter state, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from nbformat.v4 import new_code_cell, new_notebook
+
+from tests.brokers import eventually
+from zocalo_nb.notebook.execute import run_on_kernel
+from zocalo_nb.notebook.pool import KernelPool
+from zocalo_nb.notebook.zygote import ForkedKernelManager, alive, forkable
+
+#: What a job sees of the interpreter it runs in, as one JSON line.
+LOOK = """
+import json as _json, os as _os, sys as _sys
+print(_json.dumps({
+    "names": sorted(n for n in globals() if not n.startswith("_") and n not in ("In", "Out", "exit", "quit", "get_ipython", "open")),
+    "modules": sorted(_sys.modules),
+    "patched": __import__("math").pi != 3.141592653589793,
+    "environment": _os.environ.get("ZOCALO_NB_LEAK"),
+    "attribute": hasattr(__import__("zocalo_nb"), "LEAK"),
+    "pid": _os.getpid(),
+}))
+"""
+
+SPOIL = """
+import fractions, math, os, zocalo_nb
+leak = 1
+math.pi = 3
+os.environ["ZOCALO_NB_LEAK"] = "1"
+zocalo_nb.LEAK = True
+"""
+
+
+def run(pool: KernelPool, *cells: str) -> dict[str, Any]:
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    kernel = pool.take()
+    try:
+        assert isinstance(kernel.manager, ForkedKernelManager)
+        run_on_kernel(nb, kernel, cwd=Path.cwd(), timeout=60)
+    finally:
+        pool.release(kernel)
+    assert nb.metadata["language_info"]["name"] == "python"  # from the pool's kernel_info
+    seen: dict[str, Any] = json.loads(nb.cells[0].outputs[0]["text"])
+    return seen
+
+
+def test_python_kernels_of_this_interpreter_are_forked_others_are_started() -> None:
+    assert forkable("python3")
+    assert not forkable("no-such-kernel")
+    assert KernelPool(1).fork and not KernelPool(1, "no-such-kernel").fork
+
+
+def test_nothing_a_job_defines_imports_or_patches_reaches_the_next_job() -> None:
+    with KernelPool(2) as pool:
+        first = run(pool, LOOK, SPOIL)
+        second = run(pool, LOOK, SPOIL)
+        third = run(pool, LOOK)
+    assert first["names"] == [] and second["names"] == [] and third["names"] == []
+    assert "fractions" not in first["modules"] + second["modules"] + third["modules"]
+    assert first["modules"] == second["modules"] == third["modules"]
+    assert not any(seen["patched"] or seen["environment"] or seen["attribute"]
+                   for seen in (first, second, third))  # fmt: skip
+    assert len({first["pid"], second["pid"], third["pid"]}) == 3
+
+
+def test_a_killed_template_is_started_again_and_jobs_go_on() -> None:
+    with KernelPool(1) as pool:
+        run(pool, LOOK)
+        assert pool._template is not None
+        old = pool._template.pid
+        os.kill(old, signal.SIGKILL)
+        assert eventually(
+            lambda: pool._template is not None and pool._template.process.poll() is not None
+        )
+        # the kernel that was ready died with its template (it never outlives it): the pool
+        # takes the next, forked by a new template
+        seen = run(pool, LOOK)
+        assert seen["names"] == [] and pool.fork
+        assert pool._template is not None and pool._template.pid != old
+
+
+OWNER = """
+import json, sys, time
+from zocalo_nb.notebook.pool import KernelPool
+pool = KernelPool(2).start()
+kernels = [pool.take(), pool.take()]
+print(json.dumps({"template": pool._template.pid, "kernels": [k.manager.pid for k in kernels]}),
+      flush=True)
+time.sleep(600)
+"""
+
+
+def test_when_the_service_dies_by_kill_9_its_template_and_kernels_go_with_it() -> None:
+    owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    pids = json.loads(owner.stdout.readline())
+    template, kernels = pids["template"], pids["kernels"]
+    assert all(alive(pid, template) for pid in kernels)
+    owner.kill()
+    owner.wait()
+    assert eventually(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in [template, *kernels])
+    )
+
+
+def test_kernels_die_with_their_template() -> None:
+    with KernelPool(2) as pool:
+        kernels = [pool.take(), pool.take()]
+        assert pool._template is not None
+        os.kill(pool._template.pid, signal.SIGKILL)
+        assert eventually(lambda: not any(Path(f"/proc/{k.manager.pid}").exists() for k in kernels))
+        for kernel in kernels:
+            pool.discard(kernel)
+
+
+def test_a_kernel_that_dies_is_reported_dead_and_reaped() -> None:
+    with KernelPool(1) as pool:
+        kernel = pool.take()
+        assert kernel.manager.is_alive()
+        os.kill(kernel.manager.pid, signal.SIGKILL)
+        assert eventually(lambda: not kernel.manager.is_alive())
+        time.sleep(0.2)
+        assert not Path(f"/proc/{kernel.manager.pid}").exists()  # reaped, not a zombie
+        pool.discard(kernel)
