@@ -127,6 +127,10 @@ def submitted(
 
 def input_payload(payload: Any) -> Any:
     """``payload`` as recorded in an event: itself, or a marker when it is too large."""
+    if payload is None or type(payload) in (bool, int, float):
+        return payload
+    if type(payload) is str and 6 * len(payload) + 2 <= PAYLOAD_LIMIT:
+        return payload  # even escaped (at most 6 characters each) it fits: no need to encode
     try:
         size = len(json.dumps(payload, default=str))
     except (TypeError, ValueError):
