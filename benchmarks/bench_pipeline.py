@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.brokers import free_port  # noqa: E402
+from tests.brokers import free_port, free_ports  # noqa: E402
 from zocalo_nb.config import Settings  # noqa: E402
 from zocalo_nb.dispatch import start_messages  # noqa: E402
 from zocalo_nb.recipe import Recipe, RecipeBuilder  # noqa: E402
@@ -357,10 +357,11 @@ def conditions(broker: str, counts: list[int], args: argparse.Namespace) -> str:
 
 
 def main_rabbitmq(args: argparse.Namespace) -> int:
+    port, management = free_ports(2)
     node = RabbitMQ(
         Path(tempfile.mkdtemp(prefix="bench-rabbit-")),
-        port=free_port(),
-        management_port=free_port(),
+        port=port,
+        management_port=management,
         password="bench-pw",
     )
     node.start()

@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.brokers import free_port  # noqa: E402
+from tests.brokers import free_port, free_ports  # noqa: E402
 from zocalo_nb.config import Settings  # noqa: E402
 from zocalo_nb.dispatch import StepContext, submit  # noqa: E402
 from zocalo_nb.recipe import Recipe, RecipeBuilder  # noqa: E402
@@ -172,8 +172,9 @@ def conduct(args: argparse.Namespace) -> int:
     base = Path(tempfile.mkdtemp(prefix="zocalo-nb-chaos-"))
     broker: ActiveMQ | RabbitMQ
     if args.broker == "rabbitmq":  # quorum queues: every stored message survives a restart
+        port, management = free_ports(2)
         broker = RabbitMQ(
-            base / "rabbitmq", port=free_port(), management_port=free_port(), password=PASSWORD
+            base / "rabbitmq", port=port, management_port=management, password=PASSWORD
         )
         url = broker.url + "&declare=1&delivery_limit=2"
     else:

@@ -31,6 +31,13 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports (two free_port() calls can return the same one)."""
+    from zocalo_nb.servers.system import free_ports as distinct
+
+    return distinct(count)
+
+
 def private_activemq(base: Path, **options: object) -> ActiveMQ:
     if not ActiveMQ.installed():
         pytest.fail(
@@ -76,10 +83,11 @@ def rabbitmq_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "Run ./dev test (it installs and starts it) or "
             "'zocalo-nb broker install --kind rabbitmq'."
         )
+    port, management = free_ports(2)
     node = RabbitMQ(
         tmp_path_factory.mktemp("rabbitmq"),
-        port=free_port(),
-        management_port=free_port(),
+        port=port,
+        management_port=management,
         password=TEST_PASSWORD,
     )
     node.start()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.brokers import TEST_PASSWORD, eventually, free_port
+from tests.brokers import TEST_PASSWORD, eventually, free_port, free_ports
 from zocalo_nb.cli import main
 from zocalo_nb.servers.rabbitmq import RabbitMQ
 from zocalo_nb.servers.system import BrokerError, alive
@@ -34,7 +34,7 @@ def test_cli_start_status_stop_round_trip_stops_only_what_it_started(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     folder = Path(".zocalo-nb/node")  # relative, as ./dev test gives it
-    port, management = free_port(), free_port()
+    port, management = free_ports(2)
     args = ["--kind", "rabbitmq", "--dir", str(folder), "--port", str(port)]
     args += ["--management-port", str(management), "--password", TEST_PASSWORD]
     assert main(["broker", "start", *args]) == 0
@@ -79,3 +79,21 @@ def test_ready_waits_for_the_amqp_listener_not_only_the_management_api(tmp_path:
             assert node.ready()
     finally:
         api.shutdown()
+
+
+def test_amqp_and_management_on_one_port_are_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    (port,) = free_ports(1)
+    node = RabbitMQ(tmp_path, port=port, management_port=port)
+    with pytest.raises(BrokerError, match=f"cannot share port {port}") as caught:
+        node.start()
+    assert "--management-port" in caught.value.hint and node.pid() is None
+
+
+def test_free_ports_are_distinct_and_avoid_what_they_are_told_to() -> None:
+    from zocalo_nb.servers.system import free_ports as distinct
+
+    taken = distinct(3)
+    ports = distinct(200, avoid=taken)
+    assert len(set(ports)) == 200 and not set(ports) & set(taken)

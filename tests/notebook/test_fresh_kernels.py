@@ -131,3 +131,14 @@ def test_a_kernel_that_dies_is_reported_dead_and_reaped() -> None:
         time.sleep(0.2)
         assert not Path(f"/proc/{kernel.manager.pid}").exists()  # reaped, not a zombie
         pool.discard(kernel)
+
+
+def test_a_closed_pool_leaves_no_kernel_folders_behind() -> None:
+    pool = KernelPool(2).start()
+    used = pool.take()
+    run_on_kernel(new_notebook(cells=[new_code_cell("1")]), used, cwd=Path.cwd(), timeout=60)
+    pool.release(used)  # shut down on a thread of its own, perhaps after close()
+    root = pool._root
+    assert root is not None and Path(root).is_dir()
+    pool.close()
+    assert not Path(root).exists()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.brokers import TEST_REDELIVERIES, eventually, free_port, private_activemq
+from tests.brokers import TEST_REDELIVERIES, eventually, free_ports, private_activemq
 from tests.conftest import ROOT
 from tests.service.helpers import Collector, pipeline
 from zocalo_nb.config import Settings
@@ -191,7 +191,8 @@ def test_broker_restart_mid_run_services_reconnect_and_the_run_completes(
         broker = private_activemq(tmp_path / "amq", journal_sync="always")
         url = broker.url
     else:
-        broker = RabbitMQ(tmp_path / "rmq", port=free_port(), management_port=free_port())
+        port, management = free_ports(2)
+        broker = RabbitMQ(tmp_path / "rmq", port=port, management_port=management)
         url = broker.url + f"&declare=1&delivery_limit={TEST_REDELIVERIES}"
     broker.start()
     prefix = f"r{uuid.uuid4().hex[:8]}"

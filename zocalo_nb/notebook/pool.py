@@ -96,6 +96,7 @@ class KernelPool:
         self.fork = forkable(kernel_name) if fork is None else fork
         self._template: KernelTemplate | None = None
         self._fork_failures = 0
+        self._root: str | None = None
         self._ready: queue.Queue[Kernel] = queue.Queue()
         self._wanted = threading.Semaphore(0)
         self._closed = threading.Event()
@@ -168,6 +169,9 @@ class KernelPool:
         if self._template is not None:
             self._template.close()
             self._template = None
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
 
     def __enter__(self) -> KernelPool:
         return self.start()
@@ -195,20 +199,28 @@ class KernelPool:
             self._ready.put(kernel)
 
     def _start_one(self) -> Kernel:
-        # IPC sockets in a private folder: no TCP port, no "unencrypted TCP" warning.
-        folder = tempfile.mkdtemp(prefix="zocalo-nb-kernel-")
-        if self.fork:
+        # IPC sockets in a private folder: no TCP port, no "unencrypted TCP" warning. All of
+        # a pool's folders are in one, removed by close(): a kernel that never started, or
+        # one released just before the process ended, leaves nothing behind in /tmp.
+        if self._root is None:
+            self._root = tempfile.mkdtemp(prefix="zocalo-nb-kernels-")
+        folder = tempfile.mkdtemp(prefix="kernel-", dir=self._root)
+        try:
+            if not self.fork:
+                return self._launch_one(folder)
             try:
                 kernel = self._fork_one(folder)
-                self._fork_failures = 0
-                return kernel
             except TemplateError as err:
                 self._fork_failures += 1
                 if self._fork_failures >= 3:  # it cannot work here: start kernels instead
                     log.warning("forking kernels failed 3 times (%s): starting them instead", err)
                     self.fork = False
                 raise
-        return self._launch_one(folder)
+            self._fork_failures = 0
+            return kernel
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
 
     def _fork_one(self, folder: str) -> Kernel:
         from jupyter_client.connect import write_connection_file

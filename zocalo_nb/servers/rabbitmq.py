@@ -20,14 +20,19 @@ import base64
 import contextlib
 import hashlib
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zocalo_nb.servers.system import BrokerError, apt_install, port_in_use, terminate
+from zocalo_nb.servers.system import (
+    BrokerError,
+    apt_install,
+    free_ports,
+    port_in_use,
+    terminate,
+)
 
 SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 EPMD = shutil.which("epmd") or "/usr/lib/erlang/erts/bin/epmd"
@@ -102,6 +107,11 @@ class RabbitMQ:
                 f"our RabbitMQ (pid {running}) runs but its API does not answer",
                 hint=f"stop it (zocalo-nb broker stop --kind rabbitmq --dir {self.base})",
             )
+        if self.port == self.management_port:
+            raise BrokerError(
+                f"AMQP and the management API cannot share port {self.port}",
+                hint="give them different ports (--port, --management-port)",
+            )
         for port in (self.port, self.management_port):
             if port_in_use(port):
                 raise BrokerError(
@@ -113,8 +123,10 @@ class RabbitMQ:
                 "RabbitMQ is not installed",
                 hint="run 'zocalo-nb broker install --kind rabbitmq' (as root)",
             )
-        self._prepare()
-        epmd_port = _free_port()
+        epmd_port, dist_port, prometheus_port = free_ports(
+            3, avoid=(self.port, self.management_port)
+        )
+        self._prepare(prometheus_port)
         epmd = subprocess.Popen(
             [EPMD, "-port", str(epmd_port)],
             stdin=subprocess.DEVNULL,
@@ -134,7 +146,7 @@ class RabbitMQ:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
             "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
             "RABBITMQ_LOG_BASE": str(base / "log"),
-            "RABBITMQ_DIST_PORT": str(_free_port()),
+            "RABBITMQ_DIST_PORT": str(dist_port),
             "RABBITMQ_PID_FILE": str(base / self.pid_file.name),
         }
         with self.log_file.open("ab") as log:
@@ -204,7 +216,7 @@ class RabbitMQ:
         except OSError:
             return "(no log)"
 
-    def _prepare(self) -> None:
+    def _prepare(self, prometheus_port: int) -> None:
         for folder in ("mnesia", "log"):
             (self.base / folder).mkdir(parents=True, exist_ok=True)
         (self.base / "rabbitmq.conf").write_text(
@@ -214,7 +226,7 @@ class RabbitMQ:
                     "management.tcp.ip = 127.0.0.1",
                     f"management.tcp.port = {self.management_port}",
                     "prometheus.tcp.ip = 127.0.0.1",
-                    f"prometheus.tcp.port = {_free_port()}",
+                    f"prometheus.tcp.port = {prometheus_port}",
                     "loopback_users = none",
                     f"default_user = {self.user}",
                     f"default_pass = {self.password}",
@@ -249,10 +261,3 @@ def _node_name(base: Path) -> str:
 
 def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from zocalo_nb.servers.system import BrokerError, alive, apt_install, terminate
+from zocalo_nb.servers.system import BrokerError, alive, apt_install, free_ports, terminate
 
 DEBIAN_PACKAGES = (
     "slurmctld",
@@ -37,12 +37,6 @@ DEBIAN_PACKAGES = (
     "slurm-wlm-jwt-plugin",  # auth/jwt, which slurm.conf names for slurmrestd tokens
 )
 DAEMONS = ("munged", "slurmctld", "slurmd")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _listening(port: int) -> bool:
@@ -236,13 +230,14 @@ class Slurm:
 
     def _config(self, base: Path) -> str:
         host = socket.gethostname().split(".")[0]
+        controller, node = free_ports(2)
         return "\n".join(
             [
                 "# written by zocalo_nb.servers.slurm: a private single-node cluster",
                 "ClusterName=zocalonb",
                 f"SlurmctldHost={host}(127.0.0.1)",
-                f"SlurmctldPort={_free_port()}",
-                f"SlurmdPort={_free_port()}",
+                f"SlurmctldPort={controller}",
+                f"SlurmdPort={node}",
                 "SlurmUser=root",
                 "SlurmdUser=root",
                 "AuthType=auth/munge",

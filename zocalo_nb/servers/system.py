@@ -38,6 +38,27 @@ def apt_install(packages: Sequence[str], *, what: str) -> None:
         )
 
 
+def free_ports(count: int, *, avoid: Sequence[int] = ()) -> list[int]:
+    """``count`` distinct free TCP ports on 127.0.0.1, none of them in ``avoid``. The probe
+    sockets stay open until all are chosen: two probes opened one after the other can be
+    given the same port (found: our RabbitMQ started with one port for AMQP and management,
+    and its AMQP listener failed)."""
+    probes: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < count:
+            probe = socket.socket()
+            probes.append(probe)
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+            if port not in avoid and port not in ports:
+                ports.append(port)
+    finally:
+        for probe in probes:
+            probe.close()
+    return ports
+
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     """True when something accepts TCP connections on host:port."""
     with socket.socket() as probe:
