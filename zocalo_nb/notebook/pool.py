@@ -232,7 +232,11 @@ class KernelPool:
         )
         pid = self._template.fork(connection_file, os.path.join(folder, "kernel.log"))
         manager = ForkedKernelManager(pid, self._template.pid, connection_file, self.kernel_name)
-        wait_bound(connection, manager, self.startup_timeout)
+        try:
+            wait_bound(connection, manager, self.startup_timeout)
+        except TimeoutError:
+            manager.shutdown_kernel(now=True)  # not left running beside the pool
+            raise
         client = manager.client()
         client.start_channels()
         try:

@@ -22,10 +22,12 @@ import contextlib
 import importlib
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -195,8 +197,6 @@ def wait_bound(info: Mapping[str, Any], manager: ForkedKernelManager, timeout: f
     """Wait until the kernel has bound its IPC sockets. A client that connects earlier finds
     no socket and retries only after zmq's reconnect interval (100 ms): measured, that was
     most of the time a forked kernel took to answer."""
-    import time
-
     paths = [f"{info['ip']}-{info[name]}" for name in CHANNELS]
     deadline = time.monotonic() + timeout
     while not all(os.path.exists(path) for path in paths):
@@ -216,9 +216,6 @@ def wait_ready(client: Any, timeout: float) -> dict[str, Any]:
     subscription that is not yet connected misses what is published). jupyter_client's
     wait_for_ready also drains the output channel for 0.2 s every time; this does not.
     Returns the kernel_info reply's content (its ``language_info`` goes into the notebook)."""
-    import queue
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         request = client.kernel_info()
