@@ -22,18 +22,23 @@ JSON = st.recursive(
 )
 
 
-def received(recipe: dict[str, Any], payload: Any = None, **more: Any) -> RecipeMessage:
+def received(
+    recipe: dict[str, Any], payload: Any = None, path: list[Any] | None = None, **more: Any
+) -> RecipeMessage:
     pointer = next(int(k) for k in recipe if k.isdigit())
     body = {"environment": {"ID": "r-1", **more}, "payload": payload, "recipe": recipe,
-            "recipe-path": [0], "recipe-pointer": pointer}  # fmt: skip
+            "recipe-path": [0] if path is None else path, "recipe-pointer": pointer}  # fmt: skip
     return RecipeMessage.from_body(json.loads(json.dumps(body)), {"workflows-recipe": "True"})
 
 
-@given(valid_recipe(), JSON, JSON)
+PATHS = st.lists(st.integers() | st.booleans() | st.floats(allow_nan=False), max_size=4)
+
+
+@given(valid_recipe(), JSON, JSON, PATHS)
 def test_the_text_sent_is_what_json_dumps_makes_of_the_body(
-    recipe: dict[str, Any], payload: Any, extra: Any
+    recipe: dict[str, Any], payload: Any, extra: Any, path: list[Any]
 ) -> None:
-    message = received(recipe, payload, extra=extra)
+    message = received(recipe, payload, path, extra=extra)
     body = message.to_body(to_send=True)
     assert isinstance(body, SendBody)
     assert encode(body) == json.dumps(message.to_body()) == json.dumps(body)

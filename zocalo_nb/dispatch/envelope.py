@@ -142,10 +142,13 @@ class SendBody(SelfEncoding):
         if tuple(self) != _BODY_KEYS or self["recipe"] is not recipe.wire_form():
             return json.dumps(self)  # changed since: encode what it holds now
         head = json.dumps({"environment": self["environment"], "payload": self["payload"]})
-        tail = json.dumps(
-            {"recipe-path": self["recipe-path"], "recipe-pointer": self["recipe-pointer"]}
-        )
-        return f'{head[:-1]}, "recipe": {recipe.to_json()}, {tail[1:]}'
+        path, pointer = self["recipe-path"], self["recipe-pointer"]
+        if type(pointer) is int and all(type(step) is int for step in path):  # as json.dumps
+            steps = ", ".join(map(str, path))
+            tail = f'"recipe-path": [{steps}], "recipe-pointer": {pointer}}}'
+        else:
+            tail = json.dumps({"recipe-path": path, "recipe-pointer": pointer})[1:]
+        return f'{head[:-1]}, "recipe": {recipe.to_json()}, {tail}'
 
 
 #: Recipes read from messages, by their JSON text: the messages of a run, and the runs of one

@@ -125,9 +125,20 @@ def submitted(
     }
 
 
-def input_payload(payload: Any) -> Any:
-    """``payload`` as recorded in an event: itself, or a marker when it is too large."""
+#: How much longer than the JSON text it was decoded from a value's encoding can be: a
+#: character escaped as a surrogate pair (``\\ud83d\\ude00``, 12 for 1), ``,`` and ``:`` given a
+#: space, floats such as ``1e15`` written out (``1000000000000000.0``, 4.5 times).
+GROWTH = 12
+
+
+def input_payload(payload: Any, *, decoded_from: int | None = None) -> Any:
+    """``payload`` as recorded in an event: itself, or a marker when it is too large.
+    ``decoded_from``: the length of the JSON text the payload was decoded from (a received
+    message's); a short text cannot hold a payload past the limit, so it is not encoded to
+    be measured."""
     if payload is None or type(payload) in (bool, int, float):
+        return payload
+    if decoded_from is not None and GROWTH * decoded_from <= PAYLOAD_LIMIT:
         return payload
     if type(payload) is str and 6 * len(payload) + 2 <= PAYLOAD_LIMIT:
         return payload  # even escaped (at most 6 characters each) it fits: no need to encode

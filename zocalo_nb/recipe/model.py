@@ -38,13 +38,14 @@ class Recipe:
     ``output`` is normalised to a list, and every other field survives a round trip.
     """
 
-    __slots__ = ("_entries", "_hash", "_json", "_source")
+    __slots__ = ("_entries", "_hash", "_json", "_source", "_steps")
 
     def __init__(self, data: Mapping[Any, Any] | None = None, *, source: str | None = None) -> None:
         self._entries = _normalise.normalise({} if data is None else data, source=source)
         self._source = source
         self._hash: int | None = None
         self._json: str | None = None
+        self._steps: dict[int, Step] = {}  # made on first use: a recipe does not change
 
     # -- reading and writing ---------------------------------------------------------------
     @classmethod
@@ -141,10 +142,13 @@ class Recipe:
         return tuple(e for e in error if is_step_id(e)) if isinstance(error, tuple) else ()
 
     def __getitem__(self, step_id: int) -> Step:
-        value = self._entries.get(step_id) if is_step_id(step_id) else None
-        if not isinstance(value, FrozenMap):
-            raise KeyError(step_id)
-        return Step(step_id, value)
+        step = self._steps.get(step_id) if is_step_id(step_id) else None
+        if step is None:
+            value = self._entries.get(step_id) if is_step_id(step_id) else None
+            if not isinstance(value, FrozenMap):
+                raise KeyError(step_id)
+            step = self._steps[step_id] = Step(step_id, value)
+        return step
 
     def __contains__(self, step_id: object) -> bool:
         return is_step_id(step_id) and step_id in self._entries
@@ -250,6 +254,7 @@ class Recipe:
         new._source = self._source
         new._hash = None
         new._json = None
+        new._steps = {}
         return new
 
     # -- display (delegates to zocalo_nb.render, which is standard library only) ------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from zocalo_nb.recipe._frozen import EMPTY, FrozenMap, thaw
@@ -57,6 +58,10 @@ class Step:
 
     def outputs(self) -> dict[str, tuple[int, ...]]:
         """Output links by channel; plain outputs under ``""``. Non-int targets are left out."""
+        return dict(self._outputs)
+
+    @cached_property
+    def _outputs(self) -> dict[str, tuple[int, ...]]:  # read once per step: steps do not change
         return {
             name: tuple(t for t in found if is_step_id(t))
             for name, found in channels(self.fields.get("output")).items()

@@ -192,7 +192,10 @@ class Processor:
             ctx = StepContext(parsed, message.headers, transport=self.transport)
             payload = parsed.payload
             info.run, info.step = parsed.run_id, parsed.pointer
-            info.recorded = {"payload": input_payload(parsed.payload), "path": list(parsed.path)}
+            info.recorded = {
+                "payload": input_payload(parsed.payload, decoded_from=len(message.text) or None),
+                "path": list(parsed.path),
+            }
             limit = as_count(
                 parsed.recipe[parsed.pointer].fields.get("max-attempts"), service.max_attempts
             )

@@ -92,9 +92,9 @@ class ServiceRunner:
         self.host = host_id()
         self.transport: Transport | None = None
         self.processor: Processor | None = None
-        self._inboxes: list[queue.Queue[Any]] = [queue.Queue() for _ in range(workers)]
+        self._inboxes: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
         #: Crash suspects: a thread of their own, so each is handled the moment it arrives.
-        self._quarantine: queue.Queue[Any] = queue.Queue()
+        self._quarantine: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -104,6 +104,7 @@ class ServiceRunner:
         self._since = time.monotonic()
         self._status_changed = threading.Condition()
         self._report_now = False  # asked to report at once (REPORT_STATUS)
+        self._announced: ServiceStatus | None = None  # what the status thread last sent
         self._busy = 0
         self._utilisation = Utilisation(status_interval)
 
@@ -260,16 +261,16 @@ class ServiceRunner:
         self.stop()
 
     # -- work ------------------------------------------------------------------------------
-    def _all_inboxes(self) -> list[queue.Queue[Any]]:
+    def _all_inboxes(self) -> list[queue.SimpleQueue[Any]]:
         return [*self._inboxes, self._quarantine]
 
-    def _receiver(self, service: Service, inbox: queue.Queue[Any]) -> Any:
+    def _receiver(self, service: Service, inbox: queue.SimpleQueue[Any]) -> Any:
         def receive(message: Message) -> None:
             inbox.put((service, message))
 
         return receive
 
-    def _work(self, inbox: queue.Queue[Any], alone: bool = False) -> None:
+    def _work(self, inbox: queue.SimpleQueue[Any], alone: bool = False) -> None:
         """Handle this worker's messages in the order received, in batches of messages from
         one subscription (never reordered: a cumulative ack covers everything before it)."""
         assert self.processor is not None
@@ -280,11 +281,19 @@ class ServiceRunner:
                 return
             batch = [item]
             limit = 1 if alone else (item[0].batch or self.batch)
+            yielded = False
             while len(batch) < limit:
                 try:
                     more = inbox.get_nowait()
                 except queue.Empty:
-                    break
+                    if yielded:
+                        break
+                    # Let a thread that is decoding further messages run first (the GIL),
+                    # once: a short batch costs a transaction of its own. Returns at once
+                    # when no other thread wants to run.
+                    time.sleep(0)
+                    yielded = True
+                    continue
                 if more is _STOP or more[1].subscription != item[1].subscription:
                     carry = more  # starts the next batch
                     break
@@ -326,19 +335,29 @@ class ServiceRunner:
                 self._status = status
                 self._since = time.monotonic()
                 self._utilisation.update(status)
-                self._status_changed.notify_all()
+                # A busy runner flips between processing and idle at every batch: the status
+                # thread polls for "idle" while "processing" is announced (_status_loop), so
+                # those flips do not each cost a thread switch.
+                if status != self._announced and not (
+                    status == ServiceStatus.IDLE and self._announced == ServiceStatus.PROCESSING
+                ):
+                    self._status_changed.notify_all()
 
     def _status_loop(self) -> None:
         announced: ServiceStatus | None = None
         last = 0.0
         while not self._stopped.is_set():
             with self._status_changed:
+                self._announced = announced
                 if (
                     self._status == announced
                     and not self._stopping.is_set()
                     and not self._report_now
                 ):
-                    self._status_changed.wait(max(0.0, last + self.status_interval - time.time()))
+                    wait = last + self.status_interval - time.time()
+                    if announced == ServiceStatus.PROCESSING:  # not woken when idle begins
+                        wait = min(wait, IDLE_SETTLE / 2)
+                    self._status_changed.wait(max(0.0, wait))
                 settle = self._since + IDLE_SETTLE - time.monotonic()
                 if self._status == ServiceStatus.IDLE and announced is not None and settle > 0:
                     # As upstream: announce "idle" only once it lasts, so a busy service

@@ -1,0 +1,84 @@
+"""A busy service does not wake its helper threads for every message: each wake-up is a
+thread switch (the GIL changing hands), which cost the memory:// pipeline more than the
+handling itself. The helpers still do their jobs: slow handlers are announced, and the
+status topic says "processing" while busy and "idle" soon after."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from tests.brokers import eventually
+from tests.service.helpers import pipeline
+from zocalo_nb.dispatch import StepContext, submit
+from zocalo_nb.service import Service, ServiceRunner
+from zocalo_nb.service.watch import SlowWatch
+from zocalo_nb.transport import MemoryBroker
+
+
+class Counting(threading.Condition):
+    """A Condition that counts how often waiters were woken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.notified = 0
+
+    def notify(self, n: int = 1) -> None:
+        self.notified += 1
+        super().notify(n)
+
+    def notify_all(self) -> None:
+        self.notified += 1
+        super().notify_all()
+
+
+def test_the_slow_watch_is_woken_only_when_it_has_nothing_to_wait_for() -> None:
+    announced: list[str] = []
+    watch = SlowWatch(0.2, announced.append)
+    cond = Counting()
+    watch._cond = cond
+    try:
+        for n in range(100):
+            watch.start(n, f"fast-{n}")
+        for n in range(100):
+            watch.done(n)
+        assert cond.notified == 1  # the first start only (it waited for nothing)
+        watch.start(100, "slow")  # nothing to wait for again: woken
+        watch.start(101, "finished")
+        watch.done(101)
+        assert cond.notified == 2
+        assert eventually(lambda: announced == ["slow"], timeout=3)
+        time.sleep(0.3)
+        assert announced == ["slow"]  # the fast ones and the finished one never
+    finally:
+        watch.close()
+
+
+def forward(ctx: StepContext, payload: Any) -> None:
+    ctx.send(payload)
+
+
+def test_status_flips_between_batches_do_not_wake_the_status_thread() -> None:
+    broker = MemoryBroker()
+    statuses: list[str] = []
+    client = broker.connect()
+    client.subscribe_topic("transient.status", lambda m: statuses.append(m.body["statustext"]))
+    runner = ServiceRunner([Service("s", forward, queues=("pipe.a",))], broker=broker)
+    cond = Counting()
+    runner._status_changed = cond
+    try:
+        with runner:
+            assert eventually(lambda: "idle" in statuses)
+            before, statuses[:] = cond.notified, []
+            for _ in range(100):  # one by one: every message a batch, busy then idle again
+                submit(pipeline(), transport=client)
+                time.sleep(0.002)
+            broker.join()
+            flips = cond.notified - before
+            assert "processing" in statuses
+            assert eventually(lambda: statuses[-1] == "idle", timeout=2)  # settle + a poll
+        assert flips <= 10, f"the status thread was woken {flips} times for 100 batches"
+    finally:
+        client.close()
+        broker.close()
