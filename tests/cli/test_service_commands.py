@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -80,3 +82,19 @@ def test_go_warns_when_no_dispatcher_consumes(
     with ServiceRunner([Dispatcher(ROOT / "recipes").service()], settings):
         assert main(go) == 0
         assert "nothing consumes" not in capsys.readouterr().err
+
+
+def test_a_forwarding_service_starts_without_loading_notebook_or_dataframe_libraries() -> None:
+    # nbformat's jsonschema compiled a grammar on import: every service start cost 2-3 s of
+    # CPU, the forwarding services of the benchmark included; the command line loaded pandas.
+    code = (
+        "import sys\n"
+        "from zocalo_nb.service.registry import find_service\n"
+        "import zocalo_nb.cli\n"
+        "find_service('forward')\n"
+        "print(sorted(m for m in ('nbformat', 'jsonschema', 'pandas') if m in sys.modules))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert found.stdout.strip() == "[]"

@@ -1,18 +1,17 @@
 """The services ``zocalo-nb service NAME`` runs (entry-point group ``zocalo_nb.services``),
-built from the environment: the edge where ``ZOCALO_NB_*`` variables are read."""
+built from the environment: the edge where ``ZOCALO_NB_*`` variables are read.
+
+Each factory imports what its service needs when called: a forwarding service does not
+load nbformat (whose jsonschema compiles a grammar on import: 2-3 s of CPU per start).
+"""
 
 from __future__ import annotations
 
 import os
 
 from zocalo_nb.config import notebook_directories, notebook_output, scheduler_name
-from zocalo_nb.monitor.history import History
-from zocalo_nb.monitor.tracker import Tracker
-from zocalo_nb.notebook.wrapper import notebook_service
 from zocalo_nb.service import Service
 from zocalo_nb.service.builtin import forward
-from zocalo_nb.service.dispatcher import Dispatcher
-from zocalo_nb.wrapper.service import wrapper_service
 
 
 def _queues(default: str) -> tuple[str, ...]:
@@ -22,6 +21,8 @@ def _queues(default: str) -> tuple[str, ...]:
 def dispatcher_service() -> Service:
     """The dispatcher, reading ``ZOCALO_NB_RECIPES`` (default ``recipes``) and logging to
     ``ZOCALO_NB_LOGBOOK`` when set."""
+    from zocalo_nb.service.dispatcher import Dispatcher
+
     return Dispatcher(
         os.environ.get("ZOCALO_NB_RECIPES", "recipes"), os.environ.get("ZOCALO_NB_LOGBOOK")
     ).service()
@@ -36,6 +37,8 @@ def forward_service() -> Service:
 def command_service() -> Service:
     """Command-line jobs from the queues in ``ZOCALO_NB_QUEUES`` (default jobs); working
     directories inside ``ZOCALO_NB_WORKDIR_ROOTS``."""
+    from zocalo_nb.wrapper.service import wrapper_service
+
     return wrapper_service("command", _queues("jobs"))
 
 
@@ -53,6 +56,8 @@ def runner_service() -> Service:
     ``ZOCALO_NB_KERNELS`` (default 2) ``ZOCALO_NB_KERNEL`` kernels; notebooks from
     ``ZOCALO_NB_NOTEBOOKS`` (default notebooks/jobs, ``:``-separated), saved under
     ``ZOCALO_NB_NOTEBOOK_OUTPUT`` (default notebook-runs)."""
+    from zocalo_nb.notebook.wrapper import notebook_service
+
     env = os.environ
     return notebook_service(
         queues=_queues("notebook.runner"),
@@ -66,5 +71,8 @@ def runner_service() -> Service:
 def tracker_service() -> Service:
     """A tracker writing to ``ZOCALO_NB_HISTORY`` (default: SQLite in ``~/.zocalo-nb``),
     keeping ``ZOCALO_NB_RETENTION_DAYS`` days when set."""
+    from zocalo_nb.monitor.history import History
+    from zocalo_nb.monitor.tracker import Tracker
+
     days = os.environ.get("ZOCALO_NB_RETENTION_DAYS")
     return Tracker(History(), retention_days=float(days) if days else None).service()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from zocalo_nb.cluster.jobs import JobInfo, Scheduler
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = (
     "jobid",
@@ -62,6 +64,8 @@ def jobs_frame(scheduler: Scheduler, name: str | None = None) -> pd.DataFrame:
                 "recipewrap": job.recipewrap,
             }
         )
+    import pandas as pd  # here: services and the command line start without it
+
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     for column in ("start", "end"):
         values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
