@@ -48,6 +48,8 @@ from typing import Any, NamedTuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from counting import Counter, amqp_counter  # noqa: E402
+
 from tests.brokers import free_port, free_ports  # noqa: E402
 from zocalo_nb.config import Settings  # noqa: E402
 from zocalo_nb.dispatch import start_messages  # noqa: E402
@@ -113,7 +115,16 @@ def steady_rate(arrivals: list[float]) -> float:
     return statistics.median(bins) / width
 
 
-def inject_and_time(transport: Transport, make_recipe: Recipe, end: str, count: int) -> Rates:
+def inject_and_time(
+    transport: Transport,
+    make_recipe: Recipe,
+    end: str,
+    count: int,
+    counter: Callable[[Callable[[int], None]], Counter] | None = None,
+) -> Rates:
+    """Inject ``count`` recipe messages and time their arrival at ``end``: through
+    ``counter`` (a raw wire-protocol reader, see counting.py) when given, else through a
+    subscription of ``transport``."""
     arrivals: list[float] = []
     done = threading.Event()
 
@@ -122,7 +133,16 @@ def inject_and_time(transport: Transport, make_recipe: Recipe, end: str, count: 
         if len(arrivals) == count:
             done.set()
 
-    transport.subscribe(end, take, ack="auto", prefetch=500)
+    def arrived(seen: int) -> None:
+        if seen == count:
+            done.set()
+
+    reader = None
+    if counter is not None:
+        reader = counter(arrived)
+        arrivals = reader.arrivals
+    else:
+        transport.subscribe(end, take, ack="auto", prefetch=500)
     _, (template,) = start_messages(make_recipe)
     time.sleep(0.3)
     started = time.perf_counter()
@@ -132,8 +152,12 @@ def inject_and_time(transport: Transport, make_recipe: Recipe, end: str, count: 
                 body = {**template.body, "environment": {"ID": f"run-{n}"}}
                 transport.send(template.destination, body, headers=template.headers, transaction=tx)
     injected = time.perf_counter() - started
-    if not done.wait(max(900, count / 10)):  # upstream on ActiveMQ: ~30/s at 20,000
-        raise RuntimeError(f"only {len(arrivals)} of {count} recipe messages arrived")
+    try:
+        if not done.wait(max(900, count / 10)):  # upstream on ActiveMQ: ~30/s at 20,000
+            raise RuntimeError(f"only {len(arrivals)} of {count} recipe messages arrived")
+    finally:
+        if reader is not None:
+            reader.close()
     return Rates(
         count=count,
         overall=count / (arrivals[-1] - started),
@@ -276,6 +300,17 @@ def bench_upstream(settings: Settings, count: int) -> Rates:
         stop(processes)
 
 
+def rabbit_counter(node: RabbitMQ, vhost: str) -> Callable[[Callable[[int], None]], Counter]:
+    """A raw AMQP counter of the messages reaching bench.end in ``vhost``."""
+
+    def start(arrived: Callable[[int], None]) -> Counter:
+        return amqp_counter(
+            "127.0.0.1", node.port, node.user, node.password, vhost, BENCH_QUEUES[-1], arrived
+        )
+
+    return start
+
+
 def rabbit_vhost(node: RabbitMQ, name: str) -> str:
     """A vhost declared as upstream's deployments are; returns its amqp:// URL."""
     api = ManagementAPI(host="127.0.0.1", port=node.management_port, user=node.user,
@@ -305,7 +340,8 @@ def rabbit_vhost(node: RabbitMQ, name: str) -> str:
 
 
 def bench_ours_rabbitmq(node: RabbitMQ, count: int, workers: int, batch: int) -> Rates:
-    url = rabbit_vhost(node, f"ours-{uuid.uuid4().hex[:6]}")
+    name = f"ours-{uuid.uuid4().hex[:6]}"
+    url = rabbit_vhost(node, name)
     base = [
         sys.executable, "-m", "zocalo_nb.cli", "service", "forward", "--broker", url,
         "--workers", str(workers), "--batch", str(batch),
@@ -316,7 +352,9 @@ def bench_ours_rabbitmq(node: RabbitMQ, count: int, workers: int, batch: int) ->
     try:
         with connect(Settings.build(url, prefetch=500)) as transport:
             wait_idle(transport, 2, lambda s: s["service"] == "forward")
-            return inject_and_time(transport, recipe(*BENCH_QUEUES), "bench.end", count)
+            return inject_and_time(
+                transport, recipe(*BENCH_QUEUES), "bench.end", count, rabbit_counter(node, name)
+            )
     finally:
         stop(processes)
 
@@ -335,7 +373,9 @@ def bench_upstream_rabbitmq(node: RabbitMQ, count: int) -> Rates:
     try:
         with connect(Settings.build(url, prefetch=500)) as transport:
             wait_idle(transport, 2, lambda s: s.get("serviceclass") == "UpstreamForward")
-            return inject_and_time(transport, recipe(*BENCH_QUEUES), "bench.end", count)
+            return inject_and_time(
+                transport, recipe(*BENCH_QUEUES), "bench.end", count, rabbit_counter(node, name)
+            )
     finally:
         stop(processes)
 

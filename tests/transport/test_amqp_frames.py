@@ -7,6 +7,8 @@ import datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 pika = pytest.importorskip("pika")
 from pika import frame, spec  # noqa: E402
@@ -71,3 +73,23 @@ def test_dates_in_headers_encode_as_pika_does() -> None:
     assert publish_frames(1, 1000, "", "q", True, b"{}", headers=headers) == pikas(
         1, 1000, "", "q", True, b"{}", headers=headers
     )
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=30),
+        st.text(max_size=40) | st.booleans() | st.integers(-(2**63), 2**63 - 1),
+        max_size=6,
+    )
+)
+def test_a_headers_table_of_text_and_booleans_is_encoded_as_pika_does(
+    headers: dict[str, Any],
+) -> None:
+    # ours encodes text and booleans (what our messages carry), pika's encoder the rest
+    ours = publish_frames(1, 131064, "", "q", True, b"{}", headers=headers, delivery_mode=2)
+    assert ours == pikas(1, 131064, "", "q", True, b"{}", headers=headers, delivery_mode=2)
+
+
+def test_a_header_name_past_255_bytes_is_refused_as_pika_refuses_it() -> None:
+    with pytest.raises(pika.exceptions.ShortStringTooLong):
+        publish_frames(1, 1000, "", "q", True, b"{}", headers={"é" * 128: "x"})

@@ -5,7 +5,8 @@ Why: measured on the two-service pipeline (benchmarks/bench_pipeline.py), pika b
 publish from a Method, a Header and a Body frame object, each marshalled through several
 Python calls and written to the socket with a ``send`` of its own; the services spent much of
 their CPU there. The bytes are the same (tests compare them with pika's for every property we
-set); the headers table is still encoded by pika's own ``encode_table``.
+set); a headers table of text and booleans (ours) is encoded here too, any other by pika's own
+``encode_table``.
 
 What of pika is used beyond its public API is named here only: the connection object behind
 the blocking wrapper (``_impl``), its ``_adapter_emit_data`` (what pika's own frames go
@@ -53,6 +54,27 @@ def _short(text: str) -> bytes:
     return bytes((len(raw),)) + raw
 
 
+def _text_table(headers: Mapping[str, Any]) -> bytes | None:
+    """A field table of text and boolean values (what our messages carry) encoded as pika's
+    ``encode_table`` would; None for anything else, which pika then encodes."""
+    parts = []
+    for key, value in headers.items():
+        if type(key) is not str:
+            return None
+        name = key.encode()
+        if len(name) > 255:
+            return None  # pika raises its own error for this
+        if type(value) is str:
+            raw = value.encode()
+            parts.append(bytes((len(name),)) + name + b"S" + len(raw).to_bytes(4, "big") + raw)
+        elif type(value) is bool:
+            parts.append(bytes((len(name),)) + name + (b"t\x01" if value else b"t\x00"))
+        else:
+            return None
+    joined = b"".join(parts)
+    return len(joined).to_bytes(4, "big") + joined
+
+
 def _frame(kind: int, channel: int, payload: bytes) -> bytes:
     return struct.pack(">BHI", kind, channel, len(payload)) + payload + _FRAME_END
 
@@ -78,7 +100,11 @@ def publish_frames(
     properties: list[bytes] = []
     if headers is not None:
         flags |= _HEADERS
-        amqp_data.encode_table(properties, dict(headers))
+        table = _text_table(headers)
+        if table is None:
+            amqp_data.encode_table(properties, dict(headers))
+        else:
+            properties.append(table)
     if delivery_mode is not None:
         flags |= _DELIVERY_MODE
         properties.append(bytes((delivery_mode,)))

@@ -1,0 +1,148 @@
+"""The benchmarks' counting consumer: when each message reaches the last queue, and nothing else.
+
+It reads the broker's wire protocol directly (AMQP 0-9-1 or STOMP 1.2, auto-acknowledged,
+bodies skipped, not decoded), so that the measuring costs the stacks being measured as
+little CPU as possible. Through a zocalo_nb transport it cost ~90 us per message on
+RabbitMQ (pika's frame handling and our JSON decoding), CPU the services then lacked:
+both stacks share the 2 cores with it, and ours is CPU-bound where upstream is not.
+
+Benchmarks only: no reconnects, no heartbeats, errors end the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+
+_FRAME = struct.Struct(">BHI")
+_END = b"\xce"
+
+
+def _short(text: str) -> bytes:
+    data = text.encode()
+    return bytes([len(data)]) + data
+
+
+def _long(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+class Counter:
+    """Records ``time.perf_counter()`` of each message delivered on a thread of its own;
+    calls ``arrived(count)`` after each."""
+
+    def __init__(
+        self, sock: socket.socket, arrived: Callable[[int], None], received: bytes = b""
+    ) -> None:
+        self.sock = sock
+        self._received = received  # read with the handshake's last reply
+        self.arrivals: list[float] = []
+        self._arrived = arrived
+        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-counter")
+
+    def start(self) -> Counter:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        try:
+            self.read()
+        except OSError:
+            return  # closed
+
+    def read(self) -> None:
+        raise NotImplementedError
+
+
+class AmqpCounter(Counter):
+    """Consumes ``queue`` with no-ack; counts Basic.Deliver method frames."""
+
+    def read(self) -> None:
+        buffer = b""
+        arrivals, arrived, sock = self.arrivals, self._arrived, self.sock
+        data = self._received
+        while True:
+            if not data:
+                data = sock.recv(1 << 20)
+                if not data:
+                    return
+            buffer, data = buffer + data, b""
+            at, now = 0, time.perf_counter()
+            while len(buffer) - at >= 7:
+                kind, _, size = _FRAME.unpack_from(buffer, at)
+                end = at + 7 + size + 1
+                if end > len(buffer):
+                    break
+                if kind == 1 and buffer[at + 7 : at + 11] == b"\x00\x3c\x00\x3c":  # deliver
+                    arrivals.append(now)
+                    arrived(len(arrivals))
+                at = end
+            buffer = buffer[at:]
+
+
+def _amqp_method(channel: int, cls: int, method: int, args: bytes) -> bytes:
+    payload = struct.pack(">HH", cls, method) + args
+    return _FRAME.pack(1, channel, len(payload)) + payload + _END
+
+
+def _amqp_read_method(sock: socket.socket, buffer: bytearray) -> tuple[int, int, bytes]:
+    while True:
+        if len(buffer) >= 7:
+            kind, _, size = _FRAME.unpack_from(buffer, 0)
+            if len(buffer) >= 8 + size:
+                payload = bytes(buffer[7 : 7 + size])
+                del buffer[: 8 + size]
+                if kind == 1:
+                    cls, method = struct.unpack_from(">HH", payload)
+                    return cls, method, payload[4:]
+                continue
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("RabbitMQ closed the connection during the handshake")
+        buffer += data
+
+
+def amqp_counter(
+    host: str, port: int, user: str, password: str, vhost: str, queue: str,
+    arrived: Callable[[int], None],
+) -> AmqpCounter:  # fmt: skip
+    """A started counter of the messages reaching ``queue`` (AMQP 0-9-1, PLAIN login)."""
+    sock = socket.create_connection((host, port), timeout=30)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buffer = bytearray()
+    sock.sendall(b"AMQP\x00\x00\x09\x01")
+
+    def step(cls: int, method: int) -> bytes:
+        found = _amqp_read_method(sock, buffer)
+        if found[:2] != (cls, method):
+            raise ConnectionError(f"AMQP handshake: expected {(cls, method)}, got {found[:2]}")
+        return found[2]
+
+    step(10, 10)  # Connection.Start
+    login = f"\x00{user}\x00{password}".encode()
+    start_ok = _long(b"") + _short("PLAIN") + _long(login) + _short("en_US")
+    sock.sendall(_amqp_method(0, 10, 11, start_ok))
+    tune = step(10, 30)
+    channels, frame_max, _ = struct.unpack_from(">HIH", tune)
+    sock.sendall(_amqp_method(0, 10, 31, struct.pack(">HIH", channels, frame_max, 0)))
+    sock.sendall(_amqp_method(0, 10, 40, _short(vhost) + _short("") + b"\x00"))
+    step(10, 41)  # Connection.OpenOk
+    sock.sendall(_amqp_method(1, 20, 10, _short("")))
+    step(20, 11)  # Channel.OpenOk
+    consume = struct.pack(">H", 0) + _short(queue) + _short("") + b"\x02" + _long(b"")  # no-ack
+    sock.sendall(_amqp_method(1, 60, 20, consume))
+    step(60, 21)  # Basic.ConsumeOk
+    sock.settimeout(None)
+    counter = AmqpCounter(sock, arrived, bytes(buffer))
+    counter.start()
+    return counter
