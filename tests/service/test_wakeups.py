@@ -20,8 +20,8 @@ from zocalo_nb.transport import MemoryBroker
 class Counting(threading.Condition):
     """A Condition that counts how often waiters were woken."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, lock: Any = None) -> None:
+        super().__init__(lock)
         self.notified = 0
 
     def notify(self, n: int = 1) -> None:
@@ -36,7 +36,7 @@ class Counting(threading.Condition):
 def test_the_slow_watch_is_woken_only_when_it_has_nothing_to_wait_for() -> None:
     announced: list[str] = []
     watch = SlowWatch(0.2, announced.append)
-    cond = Counting()
+    cond = Counting(watch._lock)
     watch._cond = cond
     try:
         for n in range(100):

@@ -93,7 +93,7 @@ class RecipeMessage:
         """Parse a received body; raises NotARecipeMessage with the reason when it is not one."""
         if headers is not None and not is_recipe_message(headers):
             raise NotARecipeMessage("the message has no workflows-recipe header")
-        if not isinstance(body, Mapping):
+        if type(body) is not dict and not isinstance(body, Mapping):  # dict: no ABC check
             raise NotARecipeMessage(f"the body is {type(body).__name__}, not a JSON object")
         missing = [k for k in ("recipe", "recipe-pointer") if k not in body]
         if missing:
@@ -109,7 +109,9 @@ class RecipeMessage:
             raise NotARecipeMessage(f"recipe-pointer {pointer!r} is not a step of the recipe")
         path = body.get("recipe-path") or []
         environment = body.get("environment") or {}
-        if not isinstance(path, list) or not isinstance(environment, Mapping):
+        if not isinstance(path, list) or (
+            type(environment) is not dict and not isinstance(environment, Mapping)
+        ):
             raise NotARecipeMessage("recipe-path must be a list and environment an object")
         return cls(recipe, pointer, body.get("payload"), tuple(path), dict(environment))
 

@@ -21,13 +21,14 @@ class SlowWatch:
     def __init__(self, delay: float, announce: Callable[[Any], None]) -> None:
         self.delay = delay
         self.announce = announce
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # taken directly where no waiting is involved
+        self._cond = threading.Condition(self._lock)
         self._items: dict[int, tuple[float, Any]] = {}
         self._thread: threading.Thread | None = None
         self._closed = False
 
     def start(self, key: int, item: Any) -> None:
-        with self._cond:
+        with self._lock:
             idle = not self._items
             self._items[key] = (time.monotonic() + self.delay, item)
             if self._thread is None:
@@ -39,7 +40,7 @@ class SlowWatch:
                 self._cond.notify()
 
     def done(self, key: int) -> None:
-        with self._cond:
+        with self._lock:
             self._items.pop(key, None)
 
     def close(self) -> None:

@@ -53,14 +53,22 @@ class Prepared:
     headers: Mapping[str, str]
 
 
+#: Header names already checked (the same few names come with every message).
+_CHECKED: set[str] = set()
+
+
 def _header_name(key: object) -> str:
     """A header name as sent: text without the characters that end a STOMP header line."""
+    if type(key) is str and key in _CHECKED:
+        return key
     name = str(key)
     if not name or any(c in name for c in ":\r\n\0"):
         raise TransportError(
             f"header name {name!r} is empty or holds ':', a line break or NUL",
             hint="header names are plain words such as 'zocalo-nb-attempt'",
         )
+    if type(key) is str and len(_CHECKED) < 1024:
+        _CHECKED.add(name)
     return name
 
 
