@@ -35,8 +35,8 @@ def _long(data: bytes) -> bytes:
 
 
 class Counter:
-    """Records ``time.perf_counter()`` of each message delivered on a thread of its own;
-    calls ``arrived(count)`` after each."""
+    """Consumes a queue with no-ack on a thread of its own and counts Basic.Deliver method
+    frames: records ``time.perf_counter()`` of each, then calls ``arrived(count)``."""
 
     def __init__(
         self, sock: socket.socket, arrived: Callable[[int], None], received: bytes = b""
@@ -47,9 +47,8 @@ class Counter:
         self._arrived = arrived
         self._thread = threading.Thread(target=self._run, daemon=True, name="bench-counter")
 
-    def start(self) -> Counter:
+    def start(self) -> None:
         self._thread.start()
-        return self
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -59,18 +58,11 @@ class Counter:
 
     def _run(self) -> None:
         try:
-            self.read()
+            self._read()
         except OSError:
             return  # closed
 
-    def read(self) -> None:
-        raise NotImplementedError
-
-
-class AmqpCounter(Counter):
-    """Consumes ``queue`` with no-ack; counts Basic.Deliver method frames."""
-
-    def read(self) -> None:
+    def _read(self) -> None:
         buffer = b""
         arrivals, arrived, sock = self.arrivals, self._arrived, self.sock
         data = self._received
@@ -118,7 +110,7 @@ def _amqp_read_method(sock: socket.socket, buffer: bytearray) -> tuple[int, int,
 def amqp_counter(
     host: str, port: int, user: str, password: str, vhost: str, queue: str,
     arrived: Callable[[int], None],
-) -> AmqpCounter:  # fmt: skip
+) -> Counter:  # fmt: skip
     """A started counter of the messages reaching ``queue`` (AMQP 0-9-1, PLAIN login)."""
     sock = socket.create_connection((host, port), timeout=30)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -146,6 +138,6 @@ def amqp_counter(
     sock.sendall(_amqp_method(1, 60, 20, consume))
     step(60, 21)  # Basic.ConsumeOk
     sock.settimeout(None)
-    counter = AmqpCounter(sock, arrived, bytes(buffer))
+    counter = Counter(sock, arrived, bytes(buffer))
     counter.start()
     return counter

@@ -142,9 +142,11 @@ class Recipe:
         return tuple(e for e in error if is_step_id(e)) if isinstance(error, tuple) else ()
 
     def __getitem__(self, step_id: int) -> Step:
-        step = self._steps.get(step_id) if is_step_id(step_id) else None
+        if not is_step_id(step_id):
+            raise KeyError(step_id)
+        step = self._steps.get(step_id)
         if step is None:
-            value = self._entries.get(step_id) if is_step_id(step_id) else None
+            value = self._entries.get(step_id)
             if not isinstance(value, FrozenMap):
                 raise KeyError(step_id)
             step = self._steps[step_id] = Step(step_id, value)
