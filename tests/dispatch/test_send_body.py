@@ -87,3 +87,41 @@ def test_a_recipe_read_from_the_cache_says_what_reading_it_says(recipe: Any) -> 
         except NotARecipeMessage as err:
             results.append(err.reason)
     assert results[0] == results[1]
+
+
+def from_text(text: str) -> RecipeMessage:
+    """A message read as services read one: with the text its body was decoded from."""
+    return RecipeMessage.from_body(json.loads(text), {"workflows-recipe": "True"}, text=text)
+
+
+STEPS = {"start": [[1, {}]], "1": {"queue": "a", "parameters": {"n": 1}}}
+
+
+def test_a_recipe_seen_before_is_found_in_the_text_of_the_next_message() -> None:
+    first = from_text(json.dumps({"recipe": STEPS, "recipe-pointer": 1, "payload": 1}))
+    second = from_text(json.dumps({"recipe": STEPS, "recipe-pointer": 1, "payload": 2}))
+    assert second.recipe is first.recipe
+
+
+SEEN = json.dumps(STEPS)
+
+
+@pytest.mark.parametrize(
+    "trick",
+    [
+        # The same text elsewhere (a payload that carries a recipe), the message's own recipe
+        # equal to it in Python (1.0 == 1) but not in JSON: the message's own is read.
+        '{"payload": {"recipe": SEEN}, "recipe": OTHER, "recipe-pointer": 1}',
+        # The key spelled with an escape, the text seen before under a plain "recipe" key in
+        # the payload.
+        '{"payload": {"recipe": SEEN}, "r\\u0065cipe": OTHER, "recipe-pointer": 1}',
+        # The key twice: JSON readers take the last.
+        '{"recipe": SEEN, "recipe": OTHER, "recipe-pointer": 1}',
+    ],
+)
+def test_only_the_message_s_own_recipe_is_ever_taken_from_its_text(trick: str) -> None:
+    seen = from_text(json.dumps({"recipe": STEPS, "recipe-pointer": 1}))
+    other = SEEN.replace('"n": 1', '"n": 1.0')
+    message = from_text(trick.replace("SEEN", SEEN).replace("OTHER", other))
+    assert message.recipe is not seen.recipe
+    assert type(message.recipe[1].parameters["n"]) is float

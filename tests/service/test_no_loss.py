@@ -59,6 +59,9 @@ def send_recipe_message(transport: Transport, body: Any, headers: dict[str, str]
     transport.send("pipe.a", RawBody(text), headers={RECIPE_HEADER: "True", **(headers or {})})
 
 
+DEEP = 990
+
+
 def deep(levels: int) -> str:
     """JSON text nested ``levels`` deep: Python decodes it, but cannot encode it again."""
     return '{"d": ' * levels + "1" + "}" * levels
@@ -82,7 +85,10 @@ def test_one_poisonous_message_does_not_take_its_batch_with_it(site: Site) -> No
     send_recipe_message(client, recipe_body({"do": "to-nowhere"}))
     send_recipe_message(client, recipe_body({"do": "send-a-set"}))
     send_recipe_message(client, recipe_body({"do": "unprintable"}))
-    deep_text = json.dumps(recipe_body("DEEP")).replace('"DEEP"', deep(985))
+    # Deep enough that no worker can encode it (from the handler's frames, the C encoder
+    # counts against the same recursion limit), yet a receiving thread with few frames may
+    # decode it.
+    deep_text = json.dumps(recipe_body("DEEP")).replace('"DEEP"', deep(DEEP))
     send_recipe_message(client, deep_text)
     send_recipe_message(client, recipe_body({"do": "fail"}), {ATTEMPT: "-100000000"})
     good += [submit(pipeline(), {"n": n}, transport=client).id for n in range(3)]
@@ -100,7 +106,7 @@ def test_one_poisonous_message_does_not_take_its_batch_with_it(site: Site) -> No
     # is "not JSON"); otherwise encoding its output does (a handler failure). Either way:
     # the DLQ, with the reason, and its text kept exactly.
     assert deepest.headers.get("zocalo-nb-error-type", "RecursionError") == "RecursionError"
-    assert deepest.text.count('{"d": ') == 985
+    assert deepest.text.count('{"d": ') == DEEP
     errors = Counter(m.headers.get("zocalo-nb-error-type", "-") for m in dead if m is not deepest)
     assert errors == Counter(
         {"-": 1, "ValueError": 3, "TransportError": 1, "TypeError": 1, "Unprintable": 1}

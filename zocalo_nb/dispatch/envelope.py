@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 
 from zocalo_nb.errors import RecipeError, ZocaloNbError
 from zocalo_nb.recipe import Recipe
-from zocalo_nb.transport.message import SelfEncoding
+from zocalo_nb.transport.message import SelfEncoding, dumps
 from zocalo_nb.wire.headers import RECIPE
 
 RECIPE_HEADER = RECIPE
@@ -89,8 +88,12 @@ class RecipeMessage:
         }
 
     @classmethod
-    def from_body(cls, body: Any, headers: Mapping[str, Any] | None = None) -> RecipeMessage:
-        """Parse a received body; raises NotARecipeMessage with the reason when it is not one."""
+    def from_body(
+        cls, body: Any, headers: Mapping[str, Any] | None = None, *, text: str = ""
+    ) -> RecipeMessage:
+        """Parse a received body; raises NotARecipeMessage with the reason when it is not one.
+        ``text``: the JSON text ``body`` was decoded from, when known (a received message's):
+        a recipe read before is then found in it without encoding the decoded one again."""
         if headers is not None and not is_recipe_message(headers):
             raise NotARecipeMessage("the message has no workflows-recipe header")
         if type(body) is not dict and not isinstance(body, Mapping):  # dict: no ABC check
@@ -99,7 +102,7 @@ class RecipeMessage:
         if missing:
             raise NotARecipeMessage(f"the body lacks {', '.join(missing)}")
         try:
-            recipe = _recipe_of(body["recipe"])
+            recipe = _recipe_of(body["recipe"], text)
         except RecipeError as err:
             raise NotARecipeMessage(f"the recipe cannot be read: {err.message}") from err
         pointer = body["recipe-pointer"]
@@ -142,14 +145,14 @@ class SendBody(SelfEncoding):
     def json_text(self) -> str:
         recipe = self._recipe
         if tuple(self) != _BODY_KEYS or self["recipe"] is not recipe.wire_form():
-            return json.dumps(self)  # changed since: encode what it holds now
-        head = json.dumps({"environment": self["environment"], "payload": self["payload"]})
+            return dumps(self)  # changed since: encode what it holds now
+        head = dumps({"environment": self["environment"], "payload": self["payload"]})
         path, pointer = self["recipe-path"], self["recipe-pointer"]
         if type(pointer) is int and all(type(step) is int for step in path):  # as json.dumps
             steps = ", ".join(map(str, path))
             tail = f'"recipe-path": [{steps}], "recipe-pointer": {pointer}}}'
         else:
-            tail = json.dumps({"recipe-path": path, "recipe-pointer": pointer})[1:]
+            tail = dumps({"recipe-path": path, "recipe-pointer": pointer})[1:]
         return f'{head[:-1]}, "recipe": {recipe.to_json()}, {tail}'
 
 
@@ -157,15 +160,24 @@ class SendBody(SelfEncoding):
 #: recipe, carry the same recipe, read once per process (Recipes are immutable values).
 _READ: dict[str, Recipe] = {}
 _READ_LIMIT = 256
+#: The recipe read last, with its text: looked for in the next message's text first.
+_LAST: tuple[str, Recipe] | None = None
+_KEY = '"recipe"'
+_COLON = re.compile(r"[ \t\n\r]*:[ \t\n\r]*")
 
 
-def _recipe_of(value: Any) -> Recipe:
+def _recipe_of(value: Any, text: str = "") -> Recipe:
+    """The Recipe of a decoded ``value``; ``text``: the message text it came from, if known."""
+    global _LAST
     if isinstance(value, Recipe):
         return value
     if type(value) is not dict:
         return Recipe.from_dict(value)
+    last = _LAST
+    if text and last is not None and _holds(text, last[0]):
+        return last[1]
     try:
-        key = json.dumps(value)
+        key = dumps(value)
     except (TypeError, ValueError, RecursionError):
         return Recipe.from_dict(value)  # not JSON: let the reading say what is wrong
     recipe = _READ.get(key)
@@ -174,7 +186,20 @@ def _recipe_of(value: Any) -> Recipe:
         if len(_READ) >= _READ_LIMIT:
             _READ.clear()
         _READ[key] = recipe
+    _LAST = (key, recipe)
     return recipe
+
+
+def _holds(text: str, recipe_text: str) -> bool:
+    """True when the recipe of the message ``text`` is exactly ``recipe_text``: its one
+    ``"recipe"`` key is followed by that text. Only one such token in the whole text, and no
+    ``\\u006x``/``\\u007x`` escape (the only way to spell the key otherwise), make it the
+    top-level key; an object's text that starts there is the whole value."""
+    at = text.find(_KEY)
+    if at < 0 or text.find(_KEY, at + len(_KEY)) >= 0 or "\\u006" in text or "\\u007" in text:
+        return False
+    after = _COLON.match(text, at + len(_KEY))
+    return after is not None and text.startswith(recipe_text, after.end())
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from zocalo_nb.dispatch.events import event
 from zocalo_nb.service.service import Service
 from zocalo_nb.transport import Message, Prepared, Transport
-from zocalo_nb.transport.message import new_message_id
+from zocalo_nb.transport.message import dumps, new_message_id
 from zocalo_nb.wire.events import TERMINAL, EventState
 from zocalo_nb.wire.headers import (
     ATTEMPT,
@@ -83,7 +83,7 @@ class Delivery:
             **extra,
         )
         try:
-            return json.dumps(record)
+            return dumps(record)
         except (TypeError, ValueError, RecursionError):
             record.pop("payload", None)
             return json.dumps(record, default=repr)

@@ -179,7 +179,7 @@ class Processor:
         payload: Any = message.body
         if service.recipe:
             try:
-                parsed = RecipeMessage.from_body(message.body, message.headers)
+                parsed = RecipeMessage.from_body(message.body, message.headers, text=message.text)
             except NotARecipeMessage as err:
                 return self.dead_letters.dead(info, f"not a recipe message: {err.reason}")
             if parsed.pointer in parsed.path:  # a loop multiplies messages on every turn
