@@ -32,6 +32,12 @@ class Counting(threading.Condition):
         self.notified += 1
         super().notify_all()
 
+    @property
+    def waiting(self) -> int:
+        """Threads waiting on it now."""
+        with self:
+            return len(self._waiters)  # type: ignore[attr-defined]
+
 
 def test_the_slow_watch_is_woken_only_when_it_has_nothing_to_wait_for() -> None:
     announced: list[str] = []
@@ -43,14 +49,46 @@ def test_the_slow_watch_is_woken_only_when_it_has_nothing_to_wait_for() -> None:
             watch.start(n, f"fast-{n}")
         for n in range(100):
             watch.done(n)
-        assert cond.notified == 1  # the first start only (it waited for nothing)
-        watch.start(100, "slow")  # nothing to wait for again: woken
+        assert cond.notified == 0  # its thread starts with the first item in hand
+        # Then it waits for the first item's deadline (or, past it, for nothing: woken once).
+        watch.start(100, "slow")
         watch.start(101, "finished")
         watch.done(101)
-        assert cond.notified == 2
+        assert cond.notified <= 1
         assert eventually(lambda: announced == ["slow"], timeout=3)
         time.sleep(0.3)
         assert announced == ["slow"]  # the fast ones and the finished one never
+        assert watch._waiting_for_nothing
+        watch.start(102, "after a quiet spell")  # nothing to wait for: woken
+        assert cond.notified <= 2
+        watch.done(102)
+    finally:
+        watch.close()
+
+
+def test_a_worker_handling_messages_one_after_another_does_not_wake_the_watch_each_time() -> None:
+    # One worker: every message starts after the previous one is done, so the watch has
+    # nothing in hand between them; it is already waiting (for the first deadline) and an
+    # item started later is due later, so it need not be woken.
+    announced: list[str] = []
+    watch = SlowWatch(0.2, announced.append)
+    cond = Counting(watch._lock)
+    watch._cond = cond
+    try:
+        watch.start(0, "first")
+        # Its thread waits for item 0's deadline, holding item 0:
+        assert eventually(lambda: cond.waiting == 1)
+        assert getattr(watch, "_waiting_for_nothing", False) is False
+        watch.done(0)  # it now waits for item 0's deadline, which later items come after
+        before = cond.notified
+        for n in range(1, 101):
+            watch.start(n, f"fast-{n}")
+            watch.done(n)
+        assert cond.notified == before
+        watch.start(101, "slow")
+        assert eventually(lambda: announced == ["slow"], timeout=3)
+        time.sleep(0.3)
+        assert announced == ["slow"]
     finally:
         watch.close()
 
@@ -79,6 +117,26 @@ def test_status_flips_between_batches_do_not_wake_the_status_thread() -> None:
             assert "processing" in statuses
             assert eventually(lambda: statuses[-1] == "idle", timeout=2)  # settle + a poll
         assert flips <= 10, f"the status thread was woken {flips} times for 100 batches"
+    finally:
+        client.close()
+        broker.close()
+
+
+def test_a_batch_done_before_the_status_thread_looked_is_still_announced() -> None:
+    # A quick batch can begin and end before the status thread gets to look (a busy
+    # machine): the runner still says it was processing, then idle.
+    broker = MemoryBroker()
+    statuses: list[str] = []
+    client = broker.connect()
+    client.subscribe_topic("transient.status", lambda m: statuses.append(m.body["statustext"]))
+    runner = ServiceRunner([Service("s", forward, queues=("pipe.a",))], broker=broker)
+    try:
+        with runner:
+            assert eventually(lambda: statuses[-1:] == ["idle"])
+            with runner._status_changed:  # the status thread cannot look in between
+                runner._busy_change(+1)
+                runner._busy_change(-1)
+            assert eventually(lambda: statuses[-2:] == ["processing", "idle"], timeout=5)
     finally:
         client.close()
         broker.close()

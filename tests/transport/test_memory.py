@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.brokers import eventually
@@ -76,3 +78,32 @@ def test_ack_on_the_wrong_transport_or_unknown_transaction_is_explained() -> Non
         a.subscribe("q", got.append, ack="sometimes")  # type: ignore[arg-type]
     a.ack(got[0])
     broker.join()
+
+
+def _woken(thread_name: str) -> int:
+    """How often the thread named so blocked and was woken again (its voluntary switches)."""
+    import threading
+    from pathlib import Path
+
+    (thread,) = [t for t in threading.enumerate() if t.name == thread_name]
+    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+    (line,) = [x for x in status.splitlines() if x.startswith("voluntary_ctxt_switches")]
+    return int(line.split()[1])
+
+
+def test_a_pending_delay_does_not_wake_the_timer_thread_for_every_message() -> None:
+    # The timer thread waits for its next deadline; sends, acks and deliveries are no reason
+    # to wake it (it used to share the condition that every broker operation notifies).
+    broker = MemoryBroker()
+    with broker.connect() as transport:
+        transport.send("later", {"n": 0}, delay=60)
+        got: list[Message] = []
+        transport.subscribe("now", got.append, ack="auto")
+        assert eventually(lambda: _woken("zocalo-nb-memory-timers") >= 1)  # waiting
+        before = _woken("zocalo-nb-memory-timers")
+        for n in range(300):
+            transport.send("now", {"n": n})
+            time.sleep(0.0005)  # a steady flow: the timer thread could run between messages
+        assert eventually(lambda: len(got) == 300)
+        assert _woken("zocalo-nb-memory-timers") - before <= 2
+    broker.close()

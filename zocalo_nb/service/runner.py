@@ -105,6 +105,7 @@ class ServiceRunner:
         self._status_changed = threading.Condition()
         self._report_now = False  # asked to report at once (REPORT_STATUS)
         self._announced: ServiceStatus | None = None  # what the status thread last sent
+        self._was_busy = False  # processing began since the status thread last looked
         self._busy = 0
         self._utilisation = Utilisation(status_interval)
 
@@ -334,6 +335,8 @@ class ServiceRunner:
             if status != self._status:
                 self._status = status
                 self._since = time.monotonic()
+                if status == ServiceStatus.PROCESSING:
+                    self._was_busy = True  # announced even if idle again before it is seen
                 self._utilisation.update(status)
                 # A busy runner flips between processing and idle at every batch: the status
                 # thread polls for "idle" while "processing" is announced (_status_loop), so
@@ -351,6 +354,7 @@ class ServiceRunner:
                 self._announced = announced
                 if (
                     self._status == announced
+                    and not self._unseen_work(announced)
                     and not self._stopping.is_set()
                     and not self._report_now
                 ):
@@ -358,24 +362,39 @@ class ServiceRunner:
                     if announced == ServiceStatus.PROCESSING:  # not woken when idle begins
                         wait = min(wait, IDLE_SETTLE / 2)
                     self._status_changed.wait(max(0.0, wait))
+                unseen = self._unseen_work(announced)
                 settle = self._since + IDLE_SETTLE - time.monotonic()
-                if self._status == ServiceStatus.IDLE and announced is not None and settle > 0:
+                if (
+                    self._status == ServiceStatus.IDLE
+                    and announced is not None
+                    and settle > 0
+                    and not unseen
+                ):
                     # As upstream: announce "idle" only once it lasts, so a busy service
                     # flipping between batches does not flood the status topic.
                     self._status_changed.wait(settle)
                     continue
                 status, asked, self._report_now = self._status, self._report_now, False
+                if unseen and status == ServiceStatus.IDLE:
+                    status = ServiceStatus.PROCESSING  # work came and went unseen: say so
+                self._was_busy = False
             if status == ServiceStatus.END:
                 return
             if asked or status != announced or time.time() >= last + self.status_interval:
-                self._broadcast_status()
+                self._broadcast_status(status)
                 announced, last = status, time.time()
 
-    def _broadcast_status(self) -> None:
+    def _unseen_work(self, announced: ServiceStatus | None) -> bool:
+        """Processing began (and may have ended) since "processing" was last announced."""
+        return self._was_busy and announced not in (ServiceStatus.PROCESSING, None)
+
+    def _broadcast_status(self, status: ServiceStatus | None = None) -> None:
         transport = self.transport
         if transport is None:
             return
-        body = status_message(self.host, self._status, self.name, self.name, self._utilisation)
+        body = status_message(
+            self.host, status or self._status, self.name, self.name, self._utilisation
+        )
         try:
             transport.broadcast(STATUS_TOPIC, body, expiration=STATUS_EXPIRY)
         except TransportError as err:

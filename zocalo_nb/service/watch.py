@@ -26,17 +26,21 @@ class SlowWatch:
         self._items: dict[int, tuple[float, Any]] = {}
         self._thread: threading.Thread | None = None
         self._closed = False
+        #: The thread waits without a deadline (it had nothing in hand): only then does a new
+        #: item need to wake it. Waiting for a deadline, it is due before any item started
+        #: since (one delay for all), and on waking it looks at what is in hand then.
+        self._waiting_for_nothing = False
 
     def start(self, key: int, item: Any) -> None:
         with self._lock:
-            idle = not self._items
             self._items[key] = (time.monotonic() + self.delay, item)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._loop, daemon=True, name="zocalo-nb-slow-watch"
                 )
                 self._thread.start()
-            if idle:  # else the thread already waits for an earlier deadline than this one
+            if self._waiting_for_nothing:
+                self._waiting_for_nothing = False  # woken once, however many start now
                 self._cond.notify()
 
     def done(self, key: int) -> None:
@@ -54,7 +58,9 @@ class SlowWatch:
                 if self._closed:
                     return
                 if not self._items:
+                    self._waiting_for_nothing = True
                     self._cond.wait()
+                    self._waiting_for_nothing = False
                     continue
                 # One delay for all: the first inserted is the first due.
                 key, (deadline, item) = next(iter(self._items.items()))

@@ -92,7 +92,11 @@ class MemoryBroker:
     def __init__(self, *, max_redeliveries: int = 5, redelivery_delay: float = 1.0) -> None:
         self.max_redeliveries = max_redeliveries
         self.redelivery_delay = redelivery_delay
-        self._cond = threading.Condition(threading.RLock())
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)
+        #: What the timer thread waits on (the same lock): woken for a new timer or close
+        #: only, not by every send, ack and delivery as ``_cond``'s waiters are.
+        self._timer_cond = threading.Condition(lock)
         self._queues: dict[str, _Queue] = {}
         self._topics: dict[str, list[Consumer]] = {}
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -114,6 +118,7 @@ class MemoryBroker:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            self._timer_cond.notify_all()
         if self._scheduler is not None:
             self._scheduler.join(timeout=5)
 
@@ -129,7 +134,9 @@ class MemoryBroker:
                 for consumer in list(self._topics.get(envelope.name, ())):
                     self._deliver(consumer, replace(envelope, delivery_count=1))
             else:
-                queue = self._queues.setdefault(envelope.name, _Queue())
+                queue = self._queues.get(envelope.name)
+                if queue is None:  # (not setdefault: that makes a _Queue every time)
+                    queue = self._queues[envelope.name] = _Queue()
                 queue.pending.append(envelope)
                 queue.enqueued += 1
                 self._pump(envelope.name)
@@ -264,17 +271,18 @@ class MemoryBroker:
                     target=self._run_timers, name="zocalo-nb-memory-timers", daemon=True
                 )
                 self._scheduler.start()
-            self._cond.notify_all()
+            self._cond.notify_all()  # join() counts timers as work
+            self._timer_cond.notify_all()
 
     def _run_timers(self) -> None:
         with self._cond:
             while not self._closed:
                 if not self._timers:
-                    self._cond.wait()
+                    self._timer_cond.wait()
                     continue
                 due = self._timers[0][0] - time.monotonic()
                 if due > 0:
-                    self._cond.wait(due)
+                    self._timer_cond.wait(due)
                     continue
                 _, _, action = heapq.heappop(self._timers)
                 action()
