@@ -20,6 +20,7 @@ __all__ = [
     "decode",
     "dumps",
     "encode",
+    "loads",
     "new_message_id",
 ]
 
@@ -109,8 +110,6 @@ def dumps(value: Any) -> str:
     raises (TypeError for what JSON cannot hold), RecursionError for a cycle."""
     if _ENCODER is None:  # a Python without the _json accelerator
         return json.dumps(value)
-    if type(value) is str:  # the C encoder returns a bare string as it is
-        return json.encoder.encode_basestring_ascii(value)
     return "".join(_ENCODER(value, 0))
 
 
