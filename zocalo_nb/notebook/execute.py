@@ -83,9 +83,13 @@ _CLIENT: type | None = None
 def _client_class() -> Any:
     """nbclient's NotebookClient, told the kernel's language when the pool already asked
     (a forked kernel answered kernel_info when it became ready): one round trip less per job,
-    which measured a tenth of a small notebook's time. Otherwise it asks, as nbclient does."""
+    which measured a tenth of a small notebook's time. Otherwise it asks, as nbclient does.
+
+    ``execute`` is bound again below: nbclient's is ``run_sync(NotebookClient.async_execute)``,
+    made from the base class's function, so it would never call this override."""
     global _CLIENT
     if _CLIENT is None:
+        from jupyter_core.utils import run_sync
         from nbclient import NotebookClient
 
         class KnownKernelClient(NotebookClient):
@@ -104,6 +108,8 @@ def _client_class() -> Any:
                         )
                     self.set_widgets_metadata()
                 return self.nb
+
+            execute = run_sync(async_execute)
 
         _CLIENT = KnownKernelClient
     return _CLIENT
