@@ -175,3 +175,29 @@ def test_a_closed_pool_leaves_no_kernel_folders_behind() -> None:
     assert root is not None and Path(root).is_dir()
     pool.close()
     assert not Path(root).exists()
+
+
+def test_a_replacement_waits_while_a_job_runs_and_another_kernel_is_ready() -> None:
+    """Starting a kernel beside a running job slows the job: the replacement for a taken
+    kernel starts when the job is done, or at once when the last ready kernel is taken."""
+    with KernelPool(2) as pool:
+        assert eventually(lambda: pool._ready.qsize() == 2)
+        started: list[float] = []
+        start_one = pool._start_one
+        pool._start_one = lambda: started.append(time.monotonic()) or start_one()  # type: ignore[method-assign]
+        first = pool.take()
+        time.sleep(0.5)
+        assert started == [] and pool._ready.qsize() == 1
+        pool.release(first)
+        assert eventually(lambda: pool._ready.qsize() == 2) and len(started) == 1
+        # two jobs at once: the second takes the last ready kernel, so a replacement starts
+        # at once; the next one waits again until the jobs are done
+        a, b = pool.take(), pool.take()
+        assert eventually(lambda: pool._ready.qsize() == 1) and len(started) == 2
+        time.sleep(0.5)
+        assert pool._ready.qsize() == 1 and len(started) == 2
+        pool.discard(a)
+        time.sleep(0.3)
+        assert len(started) == 2  # b still runs
+        pool.release(b)
+        assert eventually(lambda: pool._ready.qsize() == 2) and len(started) == 3
