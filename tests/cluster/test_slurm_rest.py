@@ -33,6 +33,8 @@ def test_jobs_through_slurmrestd_report_and_fail_like_through_the_cli(
         bad = cluster.submit({"commands": ["echo out; exit 6"]})
         slow = cluster.submit({"commands": ["sleep 120"]})
         assert eventually(lambda: len(cluster.of("c.success", ok)) == 1, timeout=60)
+        # on another queue, whose delivery is not ordered with the success's
+        assert eventually(lambda: len(cluster.of("c.submitted", ok)) == 1)
         assert cluster.of("c.submitted", ok)[0].body["payload"]["scheduler"] == "slurm-rest"
         assert eventually(lambda: len(cluster.of("c.failure", bad)) == 1, timeout=60)
         text = cluster.of("c.failure", bad)[0].body["payload"]
