@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.brokers import eventually, free_port, private_activemq
 from zocalo_nb.config import Settings
-from zocalo_nb.transport import Message, TransportError, connect
+from zocalo_nb.transport import Message, TransportError, connect, stomp_tx
 from zocalo_nb.transport.stomp import StompTransport
 
 pytestmark = pytest.mark.activemq
@@ -187,7 +188,7 @@ def test_a_wrong_password_is_reported_as_such_even_when_the_error_frame_is_slow(
 
 
 def test_a_commit_the_broker_refuses_is_an_error_and_its_messages_come_back(
-    activemq_url: str,
+    activemq_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prefix = f"refused{uuid.uuid4().hex[:8]}"
     sender = connect(Settings.build(activemq_url, prefix=prefix))
@@ -198,8 +199,16 @@ def test_a_commit_the_broker_refuses_is_an_error_and_its_messages_come_back(
     try:
         sender.send("in", {"n": 1})
         assert eventually(lambda: len(held) == 1)
-        # A transaction the broker never began: its COMMIT is answered with an ERROR frame.
+        # A transaction the broker never began (its BEGIN left out of the one write): its
+        # COMMIT is answered with an ERROR frame.
         tx = "tx-never-begun"
+        real = stomp_tx.frame
+
+        def without_begin(command: str, headers: Mapping[str, str], body: str = "") -> bytes:
+            begin = command == "BEGIN" and headers.get("transaction") == tx
+            return b"" if begin else real(command, headers, body)
+
+        monkeypatch.setattr(stomp_tx, "frame", without_begin)
         worker._transactions.begun(tx, worker._generation)
         worker.send("out", {"n": 1}, transaction=tx)
         worker.ack(held[0], transaction=tx)
@@ -234,3 +243,60 @@ def test_a_socket_closed_by_another_thread_mid_send_is_a_transport_error(
         transport._conn.transport.socket = real
     finally:
         transport.close()
+
+
+def test_a_transaction_is_written_in_one_write_at_commit_and_an_abort_writes_nothing(
+    activemq_url: str,
+) -> None:
+    prefix = f"onewrite{uuid.uuid4().hex[:8]}"
+    transport = connect(Settings.build(activemq_url, prefix=prefix))
+    assert isinstance(transport, StompTransport)
+    held: list[Message] = []
+    transport.subscribe("in", held.append, ack="client", prefetch=10)
+    writes: list[bytes] = []
+    stomp_transport = transport._conn.transport
+    real = stomp_transport.send
+    try:
+        for n in range(5):
+            transport.send("in", {"n": n})
+        assert eventually(lambda: len(held) == 5)
+        stomp_transport.send = lambda data: writes.append(data) or real(data)
+        tx = transport.begin()
+        for message in held:
+            transport.send("out", message.body, transaction=tx)
+            transport.ack(message, transaction=tx)
+        assert writes == []  # nothing before the commit
+        transport.commit(tx, confirm=True)
+        assert len(writes) == 1
+        commands = [f.split(b"\n", 1)[0] for f in writes[0].split(b"\x00") if f.strip()]
+        assert commands == [b"BEGIN"] + [b"SEND", b"ACK"] * 5 + [b"COMMIT"]
+        # an abort writes nothing: the broker never heard of the transaction
+        tx = transport.begin()
+        transport.send("out", {"n": "never"}, transaction=tx)
+        transport.abort(tx)
+        assert len(writes) == 1
+        stomp_transport.send = real
+        assert [m.body for m in transport.browse("out")] == [{"n": n} for n in range(5)]
+        assert transport.statistics("in").depth == 0
+    finally:
+        stomp_transport.send = real
+        transport.close()
+
+
+def test_a_frame_is_encoded_as_stomp_py_encodes_it() -> None:
+    from stomp.protocol import Protocol12
+    from stomp.utils import Frame, convert_frame, pack
+
+    def parsed(data: bytes) -> tuple[bytes, set[bytes], bytes]:
+        head, _, body = data.partition(b"\n\n")
+        command, *lines = head.split(b"\n")
+        return command, set(lines), body
+
+    headers = {"destination": "/queue/a:b", "odd": "back\\slash\nnew:line\rcr", "n": "1"}
+    for body in ("", '{"é": "ü"}', "x" * 3000):
+        escaped = dict(headers)
+        if body:
+            escaped["content-length"] = str(len(body.encode()))
+        Protocol12._escape_headers(None, escaped)  # type: ignore[arg-type]
+        theirs = pack(convert_frame(Frame("SEND", escaped, body)))
+        assert parsed(stomp_tx.frame("SEND", headers, body)) == parsed(theirs)

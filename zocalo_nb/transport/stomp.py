@@ -232,9 +232,12 @@ class StompTransport(Transport):
             final[SCHEDULED_DELAY] = str(int(delay * 1000))
         if expiration:
             final[EXPIRES] = str(int((time.time() + (delay or 0) + expiration) * 1000))
-        if transaction is not None:
-            final["transaction"] = transaction
-        self._wire(self._connection_for(transaction).send, f"/{kind}/{name}", text, headers=final)
+        destination = f"/{kind}/{name}"
+        if transaction is not None:  # written with its COMMIT: see Transactions
+            self._connection_for(transaction)
+            self._transactions.send(transaction, {**final, "destination": destination}, text)
+            return
+        self._wire(self._connection().send, destination, text, headers=final)
 
     def _subscribe(
         self, sub: Subscription, callback: Callback, ack: AckMode, prefetch: int
@@ -287,11 +290,12 @@ class StompTransport(Transport):
         return self._connection()
 
     def _begin(self, transaction: str) -> None:
-        self._wire(self._connection().begin, transaction)
+        """Nothing is written yet: the BEGIN goes out with the COMMIT (see Transactions)."""
+        self._connection()
         self._transactions.begun(transaction, self._generation)
 
     def _commit(self, transaction: str, confirm: bool) -> None:
-        """The held acks and COMMIT together (see Transactions); with ``confirm``, wait
+        """The whole transaction in one write (see Transactions); with ``confirm``, wait
         for the receipt, and start a clean connection if it is refused or does not come."""
         receipt, waiter = "", None
         if confirm:
@@ -318,8 +322,9 @@ class StompTransport(Transport):
             self._transactions.forget(transaction)
 
     def _abort(self, transaction: str) -> None:
+        """Nothing of it was written, so nothing is: the broker never heard of it."""
         try:
-            self._transactions.abort(self._connection_for(transaction), transaction)
+            self._connection_for(transaction)
         finally:
             self._transactions.forget(transaction)
 
