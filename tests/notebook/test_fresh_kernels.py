@@ -201,3 +201,41 @@ def test_a_replacement_waits_while_a_job_runs_and_another_kernel_is_ready() -> N
         assert len(started) == 2  # b still runs
         pool.release(b)
         assert eventually(lambda: pool._ready.qsize() == 2) and len(started) == 3
+
+
+def _in_nbclient() -> list[str]:
+    """The helper threads that are inside nbclient (a job's run), with where they wait."""
+    import threading
+    import traceback
+
+    frames = sys._current_frames()
+    found = []
+    for thread in threading.enumerate():
+        if thread.name.startswith("zocalo-nb-nbclient") and thread.ident in frames:
+            stack = traceback.extract_stack(frames[thread.ident])
+            if any("nbclient" in frame.filename for frame in stack):
+                found.append(f"{thread.name}: {stack[-1].name} ({stack[-1].filename})")
+    return found
+
+
+def test_a_stopped_job_leaves_no_helper_thread_waiting_on_its_kernel() -> None:
+    """A job past its timeout, or whose kernel dies, ends its nbclient run before it fails:
+    a helper thread left waiting on the dead kernel's channels waited forever (a blocking
+    client's wait), and held the process at exit (found in CI: pytest did not exit)."""
+    from zocalo_nb.wrapper.lifecycle import JobFailed
+
+    cells = [("import time; time.sleep(60)", 1.0), ("import os; os.kill(os.getpid(), 9)", 60.0)]
+    with KernelPool(1) as pool:
+        for cell, timeout in cells:
+            kernel = pool.take()
+            try:
+                nb = new_notebook(cells=[new_code_cell(cell)])
+                try:
+                    run_on_kernel(nb, kernel, cwd=Path.cwd(), timeout=timeout)
+                except JobFailed:
+                    pass
+                else:
+                    raise AssertionError("the job did not fail")
+                assert _in_nbclient() == []
+            finally:
+                pool.release(kernel)

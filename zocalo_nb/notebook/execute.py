@@ -3,6 +3,7 @@ or on a kernel of its own for one-off runs."""
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,11 @@ from zocalo_nb.wrapper.lifecycle import JobFailed
 
 #: How often the kernel process is checked while a notebook runs (seconds).
 WATCH_INTERVAL = 0.5
+#: How long nbclient waits on a kernel channel at a time before it looks whether the job was
+#: stopped (seconds); a message that arrives ends the wait at once.
+SLICE = 0.1
+#: How long a stopped job waits for its nbclient run to end before closing the channels.
+STOP_WAIT = 5.0
 #: Threads that run nbclient for the jobs, kept between jobs (starting a thread and an event
 #: loop for every job showed in the job's time); a job that hangs holds one until its kernel
 #: is stopped, which ends nbclient's wait.
@@ -37,10 +43,10 @@ def run_on_kernel(nb: nbformat.NotebookNode, kernel: Kernel, *, cwd: Path, timeo
     client = _client_class()(
         nb, km=kernel.manager, timeout=timeout, resources={"metadata": {"path": str(cwd)}}
     )
-    client.kc = kernel.client
+    stopped, done = threading.Event(), threading.Event()
+    client.kc = _JobClient(kernel.client, stopped)
     client.known_info = kernel.info
     failure: list[BaseException] = []
-    done = threading.Event()
 
     def execute() -> None:
         try:
@@ -54,13 +60,13 @@ def run_on_kernel(nb: nbformat.NotebookNode, kernel: Kernel, *, cwd: Path, timeo
     deadline = time.monotonic() + timeout
     while not done.wait(WATCH_INTERVAL):
         if not kernel.manager.is_alive():
-            _stop(kernel)
+            _stop(kernel, stopped, done)
             raise JobFailed(
                 "the kernel died while running the notebook",
                 hint="the notebook may use too much memory or crash Python",
             )
         if time.monotonic() > deadline:
-            _stop(kernel)
+            _stop(kernel, stopped, done)
             raise JobFailed(
                 f"the notebook ran longer than {timeout:g} s and was stopped",
                 hint="raise the step's timeout",
@@ -115,11 +121,57 @@ def _client_class() -> Any:
     return _CLIENT
 
 
-def _stop(kernel: Kernel) -> None:
+def _stop(kernel: Kernel, stopped: threading.Event, done: threading.Event) -> None:
+    """End a job: its nbclient run first (see _Channel), then the kernel, then the channels
+    (closed only once nbclient no longer waits on them: closing a zmq socket another thread
+    polls is not safe, and such a wait could last forever)."""
+    stopped.set()
     try:
         kernel.manager.shutdown_kernel(now=True)
     finally:
+        done.wait(STOP_WAIT)
         kernel.client.stop_channels()
+
+
+class _Channel:
+    """A kernel channel as nbclient sees it during one job: it waits in slices and, once the
+    job is stopped, ends the wait with nbclient's DeadKernelError. nbclient waits for output
+    with no timeout; on a blocking client, for a kernel that was killed, that wait never
+    ended."""
+
+    def __init__(self, channel: Any, stopped: threading.Event) -> None:
+        self._channel = channel
+        self._stopped = stopped
+
+    def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._stopped.is_set():
+            left = SLICE if deadline is None else deadline - time.monotonic()
+            try:
+                message: dict[str, Any] = self._channel.get_msg(timeout=max(0.0, min(SLICE, left)))
+                return message
+            except queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+        from nbclient.exceptions import DeadKernelError
+
+        raise DeadKernelError("the job was stopped")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._channel, name)
+
+
+class _JobClient:
+    """A kernel's client as nbclient sees it during one job: its shell and output channels
+    are :class:`_Channel`; everything else is the client's own."""
+
+    def __init__(self, client: Any, stopped: threading.Event) -> None:
+        self._client = client
+        self.shell_channel = _Channel(client.shell_channel, stopped)
+        self.iopub_channel = _Channel(client.iopub_channel, stopped)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
 
 
 class Executor(Protocol):
