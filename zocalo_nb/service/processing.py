@@ -125,9 +125,7 @@ class Processor:
         acked: list[Message] = []
         written = False
         try:
-            # Corked (batching) only while the frames are written: the commit then waits for
-            # its receipt with the socket flushed.
-            with self.transport.transaction(confirm=self.confirm) as tx, self.transport.batching():
+            with self.transport.transaction(confirm=self.confirm) as tx:
                 for outcome in outcomes:
                     for prepared, delay in outcome.sends:
                         self.transport.send_prepared(prepared, delay=delay, transaction=tx)

@@ -315,12 +315,6 @@ class Transport(abc.ABC):
             self._nack(message, None)
 
     @contextlib.contextmanager
-    def batching(self) -> Iterator[None]:
-        """A hint that several frames follow (a transaction's acks and sends): a transport may
-        send them together. No effect by default; STOMP corks its socket."""
-        yield
-
-    @contextlib.contextmanager
     def transaction(self, *, confirm: bool = False) -> Iterator[str]:
         """``with transport.transaction() as tx:`` commit on success, abort on any error.
 

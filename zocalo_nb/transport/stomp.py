@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from zocalo_nb.errors import MissingExtra
@@ -38,7 +37,7 @@ from zocalo_nb.transport.base import (
 )
 from zocalo_nb.transport.message import Message, decode
 from zocalo_nb.transport.replies import Receipt, Statistics, queue_stats
-from zocalo_nb.transport.sockets import Cork, tune
+from zocalo_nb.transport.sockets import tune
 from zocalo_nb.transport.stomp_listener import HidePasscode, Listener
 from zocalo_nb.transport.stomp_tx import Transactions
 from zocalo_nb.wire.headers import EXPIRES, PERSISTENT, REDELIVERED, SCHEDULED_DELAY
@@ -64,7 +63,6 @@ class StompTransport(Transport):
         self._generation = 0
         self._receipts: dict[str, Receipt] = {}
         self._transactions = Transactions(self._wire)
-        self._cork = Cork()
         self.receipt_timeout = 30.0
         self._closing = False
         self._subs: dict[str, tuple[Subscription, Callback, dict[str, str]]] = {}
@@ -195,12 +193,6 @@ class StompTransport(Transport):
                 "the automatic reconnect",
             )
         return conn
-
-    @contextlib.contextmanager
-    def batching(self) -> Iterator[None]:
-        """Cork the socket while a batch of frames is written (see sockets.Cork)."""
-        with self._cork.held(getattr(getattr(self._conn, "transport", None), "socket", None)):
-            yield
 
     def _wire(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         """Call a stomp.py frame method; socket and protocol errors become TransportError,
