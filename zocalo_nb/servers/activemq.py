@@ -204,6 +204,8 @@ class ActiveMQ:
         return [
             "java",
             f"-Xmx{self.heap}",
+            f"-Xms{self.heap}",
+            "-XX:+UseParallelGC",
             *(f"-D{key}={value}" for key, value in properties.items()),
             "-jar",
             str(ACTIVEMQ_JAR),
