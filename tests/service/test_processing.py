@@ -392,3 +392,28 @@ def test_received_is_announced_only_for_slow_steps(broker: MemoryBroker) -> None
         broker.join()
     assert [e["state"] for e in events if e["run"] == fast.id] == ["succeeded"]
     assert [e["state"] for e in events if e["run"] == slow.id] == ["received", "succeeded"]
+
+
+def test_a_worker_is_sent_its_next_batch_while_it_handles_one(broker: MemoryBroker) -> None:
+    # With room for one batch only, a worker idled for a commit round trip and the broker's
+    # dispatch of the next batch, every batch (on ActiveMQ: 2,913 against 3,868 msg/s).
+    release = threading.Event()
+    handling = threading.Event()
+
+    def held(ctx: StepContext, payload: Any) -> None:
+        handling.set()
+        release.wait(10)
+
+    client = broker.connect()
+    with ServiceRunner([Service("held", held, queues=("pipe.a",))], broker=broker, batch=5):
+        for _ in range(30):
+            submit(pipeline(), transport=client)
+        assert handling.wait(10)
+        # One worker's subscription: the batch in hand and the next one, no more.
+        assert eventually(lambda: client.statistics("pipe.a").depth == 30)
+        (consumer,) = [c for c in broker._queues[client.name("pipe.a")].consumers]
+        assert eventually(lambda: len(consumer.inflight) == 10)
+        time.sleep(0.2)
+        assert len(consumer.inflight) == 10
+        release.set()
+        broker.join()
