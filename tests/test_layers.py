@@ -25,9 +25,10 @@ ALLOWED_INTERNAL = {
 }
 #: Third-party packages a low layer may use, besides the standard library.
 ALLOWED_EXTERNAL = {"transport": {"stomp", "pika"}}
-#: Third-party packages and the only places allowed to import them.
+#: Third-party packages and the only places allowed to import them (the STOMP transport is
+#: stomp.py and its helpers, stomp_*.py, as the amqp transport is amqp*.py).
 EXCLUSIVE = {
-    "stomp": "zocalo_nb/transport/stomp.py",
+    "stomp": "zocalo_nb/transport/stomp",
     "pika": "zocalo_nb/transport/amqp",
     "ipywidgets": "zocalo_nb/widgets/",
 }
