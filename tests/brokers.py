@@ -7,8 +7,12 @@ Nothing is skipped: without a broker these tests fail and say how to get one.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
 from zocalo_nb.servers.activemq import ActiveMQ
 from zocalo_nb.servers.rabbitmq import RabbitMQ
 from zocalo_nb.servers.slurm import Slurm
@@ -95,6 +100,33 @@ def rabbitmq_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield node.url + "&" + options
     finally:
         node.stop()
+
+
+@contextlib.contextmanager
+def upstream_service(
+    *args: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """tests/upstream/forward_service.py with ``args``, stopped with everything it started.
+    Upstream's service starter runs the service in a child process, which outlived a
+    terminate() of the starter alone (found: orphans still consuming after the tests)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.upstream.forward_service", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        start_new_session=True,  # its own process group: the child is stopped with it
+    )
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # a child that ignored SIGTERM
 
 
 def eventually(check: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:

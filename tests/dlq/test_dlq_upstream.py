@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.brokers import eventually
-from tests.conftest import ROOT
+from tests.brokers import eventually, upstream_service
 from tests.service.helpers import Collector
 from zocalo_nb import dlq
 from zocalo_nb.config import Settings
@@ -47,12 +46,7 @@ def test_what_an_upstream_service_rejected_shows_in_the_frame_and_goes_back_to_i
 ) -> None:
     statuses: list[dict[str, Any]] = []
     ours.subscribe_topic("transient.status", lambda m: statuses.append(m.body))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.upstream.forward_service", "up.step",
-         *upstream_options(settings), "--stomp-prfx", settings.prefix],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
+    with upstream_service("up.step", *upstream_options(settings), "--stomp-prfx", settings.prefix):
         assert eventually(
             lambda: any(s.get("serviceclass") == "UpstreamForward" for s in statuses), timeout=60
         )
@@ -74,9 +68,6 @@ def test_what_an_upstream_service_rejected_shows_in_the_frame_and_goes_back_to_i
         assert arrived.messages[0].body["payload"] == {"reject": False, "image": 7}
         assert arrived.messages[0].body["environment"]["ID"] == run.id
         assert dlq.counts(ours)[dead_queue] == 0
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_files_written_by_upstreams_dlq_purge_are_read_and_reinjected(

@@ -4,9 +4,8 @@ and upstream's status monitor sees our services."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.brokers import eventually
-from tests.conftest import ROOT
+from tests.brokers import eventually, upstream_service
 from tests.service.helpers import Collector, pipeline
 from zocalo_nb.config import Settings
 from zocalo_nb.dispatch import StepContext, submit
@@ -98,32 +96,13 @@ def test_a_recipe_passes_from_our_service_through_an_upstream_one_and_back(
     b.start(mine, {"hops": []})
     statuses: list[dict[str, Any]] = []
     ours.subscribe_topic("transient.status", lambda m: statuses.append(m.body))
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.upstream.forward_service",
-            "mix.upstream",
-            "--stomp-host",
-            settings.host,
-            "--stomp-port",
-            str(settings.port),
-            "--stomp-user",
-            str(settings.username),
-            "--stomp-pass",
-            str(settings.password),
-            "--stomp-prfx",
-            settings.prefix,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
     def hop(ctx: StepContext, payload: Any) -> None:
         ctx.send({"hops": [*payload["hops"], ctx.step.queue]})
 
-    try:
+    options = ("--stomp-host", settings.host, "--stomp-port", str(settings.port))
+    login = ("--stomp-user", str(settings.username), "--stomp-pass", str(settings.password))
+    with upstream_service("mix.upstream", *options, *login, "--stomp-prfx", settings.prefix):
         assert eventually(
             lambda: any(
                 s.get("serviceclass") == "UpstreamForward" and s.get("status") == 2
@@ -139,9 +118,6 @@ def test_a_recipe_passes_from_our_service_through_an_upstream_one_and_back(
         assert body["environment"]["ID"] == run.id
         assert body["payload"] == {"hops": ["mix.a", "mix.c"]}  # upstream forwarded it untouched
         assert body["recipe-path"] == [1, 2, 3]
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_upstreams_status_monitor_sees_our_services(upstream: Any, settings: Settings) -> None:
@@ -169,3 +145,31 @@ def test_upstreams_status_monitor_sees_our_services(upstream: Any, settings: Set
             json.dumps(status)
     finally:
         monitor._transport.disconnect()
+
+
+def test_an_upstream_service_stops_with_the_process_it_started(
+    ours: Transport, settings: Settings
+) -> None:
+    # Upstream's starter runs the service in a child process: stopping the starter alone left
+    # that child consuming, an orphan, after the tests (seen with ps after a test run).
+    statuses: list[dict[str, Any]] = []
+    ours.subscribe_topic("transient.status", lambda m: statuses.append(m.body))
+    options = ("--stomp-host", settings.host, "--stomp-port", str(settings.port))
+    login = ("--stomp-user", str(settings.username), "--stomp-pass", str(settings.password))
+    with upstream_service("stop.me", *options, *login, "--stomp-prfx", settings.prefix) as p:
+        assert eventually(
+            lambda: any(s.get("serviceclass") == "UpstreamForward" for s in statuses), timeout=60
+        )
+        group = p.pid
+        assert len(_members(group)) >= 2  # the starter and the service it runs
+    assert eventually(lambda: _members(group) == [], timeout=10), _members(group)
+
+
+def _members(group: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[2]) == group and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+    return found

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -18,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.brokers import eventually
-from tests.conftest import ROOT
+from tests.brokers import eventually, upstream_service
 from tests.service.helpers import Collector
 from zocalo_nb import dlq
 from zocalo_nb.config import Settings
@@ -97,19 +95,9 @@ def tool(name: str, *args: str, cwd: Path) -> str:
 
 
 @contextlib.contextmanager
-def upstream_service(queue: str, settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.upstream.forward_service", queue, *rabbit_options(settings)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
+def upstream_pika_service(queue: str, settings: Settings) -> Iterator[object]:
+    with upstream_service(queue, *rabbit_options(settings)) as process:
         yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_a_recipe_passes_from_our_service_through_an_upstream_pika_one_and_back(
@@ -128,7 +116,7 @@ def test_a_recipe_passes_from_our_service_through_an_upstream_pika_one_and_back(
         ctx.send({"hops": [*payload["hops"], ctx.step.queue]})
 
     end_collector = Collector(ours, "mix.end")
-    with upstream_service("mix.upstream", deployment):
+    with upstream_pika_service("mix.upstream", deployment):
         assert eventually(
             lambda: any(s.get("serviceclass") == "UpstreamForward" for s in statuses), timeout=60
         )
