@@ -211,3 +211,27 @@ def test_a_live_connection_reads_with_the_quick_reader(activemq_url: str) -> Non
         assert arrived.wait(10)
     assert got[0].body == {"text": "a\x00b é", "n": [1, 2]}
     assert got[0].headers["odd"] == "x:y\nz"
+
+
+@pytest.mark.parametrize("length", [True, False])
+def test_a_large_frame_is_parsed_once_it_is_whole_not_at_every_read(
+    length: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Joining every read to the rest of the frame and parsing it again was quadratic: a 4 MB
+    # message in 64 KB reads copied about 128 MB.
+    body = '{"image": "' + "x" * 4_000_000 + '"}'
+    data = _raw({"destination": "/queue/a"}, body, length) + _raw({"n": "2"}, "{}", length)
+    conn = stomp.Connection12([("127.0.0.1", 1)])
+    assert stomp_read.adopt(conn)
+    calls: list[tuple[str, str]] = []
+    transport = conn.transport
+    transport.set_listener("a", _Recorder("a", calls))
+    parsed: list[int] = []
+    real = stomp_read.take_frames
+    monkeypatch.setattr(stomp_read, "take_frames", lambda b: (parsed.append(len(b)), real(b))[1])
+    transport.running = True
+    transport.socket = _Socket([data[i : i + 65536] for i in range(0, len(data), 65536)])
+    for _ in range(len(transport.socket.reads)):
+        transport._BaseTransport__read_frames()
+    assert [c for _, c in calls if c != "before"] == [body, "{}"]
+    assert len(parsed) <= 3, parsed

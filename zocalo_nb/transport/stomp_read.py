@@ -113,6 +113,18 @@ def take_frames(buffer: bytes) -> tuple[list[tuple[str, dict[str, str], bytes]],
     return frames, buffer[at:]
 
 
+def needed(rest: bytes) -> int:
+    """The size ``rest`` (the start of one frame) must reach to be whole, where its headers are
+    in and name a ``content-length``; 0 where that is not known yet."""
+    nul = rest.find(b"\x00")
+    blank = _blank_line(rest, 0, len(rest) if nul == -1 else nul)
+    if blank is None:
+        return 0
+    parsed = parse_preamble(rest[: blank[0]])
+    length = parsed[1].get(LENGTH, "") if parsed is not None else ""
+    return blank[1] + int(length) + 1 if length.strip().isdigit() else 0
+
+
 def _after(buffer: bytes, at: int) -> int:
     """Past the end-of-line bytes that may follow a frame's NUL."""
     while buffer[at : at + 1] == b"\n" or buffer[at : at + 2] == b"\r\n":
@@ -125,7 +137,11 @@ class QuickReader(stomp.transport.Transport):  # type: ignore[misc]
     changing the class of the Transport a stomp.py Connection made (:func:`adopt`), so every
     other part of it stays stomp.py's own."""
 
-    _quick_buffer: bytes
+    #: The start of a frame not yet whole: its reads, their size, and the size that makes
+    #: it whole where its content-length tells (0: it is whole once a NUL arrives).
+    _quick_held: list[bytes]
+    _quick_size: int
+    _quick_need: int
     _quick_decode: bool
     #: The listeners' on_before_message and on_message, in name order (None: to be made).
     _quick_calls: list[Any] | None
@@ -134,13 +150,22 @@ class QuickReader(stomp.transport.Transport):  # type: ignore[misc]
         data = self._quick_receive()
         if data is None:
             return
-        if not self._quick_buffer and not data.strip(b"\r\n"):
+        if not self._quick_held and not data.strip(b"\r\n"):
             # Ends of line alone, where a frame could start: a heart-beat (stomp.py counts a
             # read of exactly one; two that arrive together count here too).
             self.process_frame(HEARTBEAT_FRAME, data)
             return
-        buffer = self._quick_buffer + data if self._quick_buffer else data
-        frames, self._quick_buffer = take_frames(buffer)
+        if self._quick_held:  # the rest of a frame: parse again only once it can be whole
+            self._quick_held.append(data)
+            self._quick_size += len(data)
+            if self._quick_size < self._quick_need or (
+                not self._quick_need and b"\x00" not in data
+            ):
+                return  # (joining every read to the rest was quadratic in a large frame)
+            data = b"".join(self._quick_held)
+        frames, rest = take_frames(data)
+        self._quick_held = [rest] if rest else []
+        self._quick_size, self._quick_need = len(rest), needed(rest)
         for command, headers, raw in frames:
             frame = Frame(
                 command, headers, raw.decode("utf-8", "replace") if self._quick_decode else raw
@@ -169,7 +194,7 @@ class QuickReader(stomp.transport.Transport):  # type: ignore[misc]
             return data
         if not self.blocking:
             return None
-        self._quick_buffer = b""
+        self._quick_held = []
         raise stomp.exception.ConnectionClosedException()
 
     def _quick_index(self) -> list[Any]:
@@ -198,7 +223,7 @@ def adopt(connection: Any) -> bool:
     if type(transport) is not stomp.transport.Transport or not _replaceable():
         return False
     transport.__class__ = QuickReader
-    transport._quick_buffer = b""
+    transport._quick_held, transport._quick_size, transport._quick_need = [], 0, 0
     transport._quick_calls = None
     transport._quick_decode = bool(transport._BaseTransport__auto_decode)  # as stomp.py decodes
     return True
