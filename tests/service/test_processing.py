@@ -417,3 +417,30 @@ def test_a_worker_is_sent_its_next_batch_while_it_handles_one(broker: MemoryBrok
         assert len(consumer.inflight) == 10
         release.set()
         broker.join()
+
+
+def test_a_one_at_a_time_service_holds_only_the_message_in_hand(broker: MemoryBroker) -> None:
+    # Jobs (batch 1) run for minutes or hours with their message unacked: one held behind
+    # a running job would wait for it while another runner sat idle.
+    release = threading.Event()
+    handling = threading.Event()
+
+    def job(ctx: StepContext, payload: Any) -> None:
+        handling.set()
+        release.wait(10)
+
+    client = broker.connect()
+    with ServiceRunner([Service("job", job, queues=("pipe.a",))], broker=broker, batch=1):
+        for _ in range(3):
+            submit(pipeline(), transport=client)
+        assert handling.wait(10)
+        (consumer,) = [c for c in broker._queues[client.name("pipe.a")].consumers]
+        time.sleep(0.2)
+        assert len(consumer.inflight) == 1
+        other = broker.connect()
+        taken: list[Any] = []
+        other.subscribe("pipe.a", taken.append, prefetch=5)
+        assert eventually(lambda: len(taken) == 2)  # another runner gets the other two now
+        other.close()
+        release.set()
+        broker.join()

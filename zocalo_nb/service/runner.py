@@ -47,11 +47,21 @@ from zocalo_nb.transport import MemoryBroker, Message, Transport, TransportError
 log = logging.getLogger(__name__)
 COMMAND_TOPIC = "command"
 _STOP = object()
-#: Batches each worker's subscription may hold unacked: with two, the next batch is on its
-#: way while one is handled. With one, every worker sat idle for its commit's round trip and
-#: the broker's dispatch of the next batch (ActiveMQ, 5,000 messages: 2,913 -> 3,868 msg/s).
-#: A worker killed with -9 leaves at most this many batches to be redelivered (suspects).
+#: Batches each worker's subscription may hold unacked, for services that take messages in
+#: batches: with two, the next batch is on its way while one is handled. With one, every
+#: worker sat idle for its commit's round trip and the broker's dispatch of the next batch
+#: (ActiveMQ, 5,000 messages: 2,913 -> 3,868 msg/s). A worker killed with -9 leaves at most
+#: this many batches to be redelivered (suspects). A service that takes one message at a
+#: time (jobs: minutes or hours each) holds only the one in hand, or a second job would wait
+#: behind it while another runner sat idle (see prefetch_for).
 PREFETCH_BATCHES = 2
+
+
+def prefetch_for(batch: int) -> int:
+    """What one worker's subscription may hold unacked (see PREFETCH_BATCHES)."""
+    return 1 if batch == 1 else PREFETCH_BATCHES * batch
+
+
 #: Seconds a runner must stay idle before "idle" is announced (upstream waits 0.5 s too).
 IDLE_SETTLE = 0.5
 
@@ -177,7 +187,7 @@ class ServiceRunner:
                         name,
                         self._receiver(service, inbox),
                         ack="cumulative",
-                        prefetch=PREFETCH_BATCHES * (service.batch or self.batch),
+                        prefetch=prefetch_for(service.batch or self.batch),
                     )
                 # What the crash policy adds (the quarantine queue for crash suspects): one
                 # at a time, each handled as it arrives, so a crash blames the message in hand.
