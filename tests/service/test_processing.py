@@ -15,7 +15,7 @@ from tests.service.helpers import Collector, pipeline, step_two
 from zocalo_nb.dispatch import StepContext, submit
 from zocalo_nb.dispatch.events import unpack
 from zocalo_nb.service import ATTEMPT, EVENTS_TOPIC, Reject, Service, ServiceRunner
-from zocalo_nb.transport import MemoryBroker, RawBody
+from zocalo_nb.transport import MemoryBroker, MemoryTransport, RawBody
 
 
 @pytest.fixture
@@ -394,27 +394,32 @@ def test_received_is_announced_only_for_slow_steps(broker: MemoryBroker) -> None
     assert [e["state"] for e in events if e["run"] == slow.id] == ["received", "succeeded"]
 
 
-def test_a_worker_is_sent_its_next_batch_while_it_handles_one(broker: MemoryBroker) -> None:
-    # With room for one batch only, a worker idled for a commit round trip and the broker's
-    # dispatch of the next batch, every batch (on ActiveMQ: 2,913 against 3,868 msg/s).
+@pytest.mark.parametrize(("remote", "held"), [(True, 10), (False, 5)])
+def test_a_worker_is_sent_its_next_batch_while_it_handles_one_where_a_round_trip_is_hidden(
+    broker: MemoryBroker, remote: bool, held: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With room for one batch only, a worker on a networked broker idled for its commit's
+    # round trip and the broker's dispatch of the next batch (ActiveMQ: 2,913 against 3,868
+    # msg/s). In one process there is nothing to hide: a second batch only made two workers
+    # contend for the GIL.
     release = threading.Event()
     handling = threading.Event()
 
-    def held(ctx: StepContext, payload: Any) -> None:
+    def held_up(ctx: StepContext, payload: Any) -> None:
         handling.set()
         release.wait(10)
 
+    if remote:  # memory:// standing in for a broker over the network
+        monkeypatch.setattr(MemoryTransport, "in_process", False)
     client = broker.connect()
-    with ServiceRunner([Service("held", held, queues=("pipe.a",))], broker=broker, batch=5):
+    with ServiceRunner([Service("held", held_up, queues=("pipe.a",))], broker=broker, batch=5):
         for _ in range(30):
             submit(pipeline(), transport=client)
         assert handling.wait(10)
-        # One worker's subscription: the batch in hand and the next one, no more.
-        assert eventually(lambda: client.statistics("pipe.a").depth == 30)
         (consumer,) = [c for c in broker._queues[client.name("pipe.a")].consumers]
-        assert eventually(lambda: len(consumer.inflight) == 10)
+        assert eventually(lambda: len(consumer.inflight) == held)
         time.sleep(0.2)
-        assert len(consumer.inflight) == 10
+        assert len(consumer.inflight) == held
         release.set()
         broker.join()
 

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from zocalo_nb.config import Settings
 from zocalo_nb.errors import ZocaloNbError
@@ -94,6 +94,9 @@ class Transport(abc.ABC):
             transport.subscribe("work", lambda m: print(m.body), ack="auto")
             transport.send("work", {"n": 1})
     """
+
+    #: True where the broker lives in this process (no network round trip to hide).
+    in_process: ClassVar[bool] = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -35,6 +35,8 @@ class MemoryTransport(Transport):
     transports with ``broker.connect()`` or ``MemoryTransport(settings, broker)``.
     """
 
+    in_process = True
+
     def __init__(self, settings: Settings | None = None, broker: MemoryBroker | None = None):
         super().__init__(settings or Settings(source="memory"))
         self._owns_broker = broker is None
