@@ -394,6 +394,17 @@ def test_received_is_announced_only_for_slow_steps(broker: MemoryBroker) -> None
     assert [e["state"] for e in events if e["run"] == slow.id] == ["received", "succeeded"]
 
 
+class _Held:
+    """A handler that holds every message until ``release`` is set (``handling``: one came)."""
+
+    def __init__(self) -> None:
+        self.release, self.handling = threading.Event(), threading.Event()
+
+    def __call__(self, ctx: StepContext, payload: Any) -> None:
+        self.handling.set()
+        self.release.wait(10)
+
+
 @pytest.mark.parametrize(("remote", "held"), [(True, 10), (False, 5)])
 def test_a_worker_is_sent_its_next_batch_while_it_handles_one_where_a_round_trip_is_hidden(
     broker: MemoryBroker, remote: bool, held: int, monkeypatch: pytest.MonkeyPatch
@@ -402,43 +413,31 @@ def test_a_worker_is_sent_its_next_batch_while_it_handles_one_where_a_round_trip
     # round trip and the broker's dispatch of the next batch (ActiveMQ: 2,913 against 3,868
     # msg/s). In one process there is nothing to hide: a second batch only made two workers
     # contend for the GIL.
-    release = threading.Event()
-    handling = threading.Event()
-
-    def held_up(ctx: StepContext, payload: Any) -> None:
-        handling.set()
-        release.wait(10)
-
+    held_up = _Held()
     if remote:  # memory:// standing in for a broker over the network
         monkeypatch.setattr(MemoryTransport, "in_process", False)
     client = broker.connect()
     with ServiceRunner([Service("held", held_up, queues=("pipe.a",))], broker=broker, batch=5):
         for _ in range(30):
             submit(pipeline(), transport=client)
-        assert handling.wait(10)
+        assert held_up.handling.wait(10)
         (consumer,) = [c for c in broker._queues[client.name("pipe.a")].consumers]
         assert eventually(lambda: len(consumer.inflight) == held)
         time.sleep(0.2)
         assert len(consumer.inflight) == held
-        release.set()
+        held_up.release.set()
         broker.join()
 
 
 def test_a_one_at_a_time_service_holds_only_the_message_in_hand(broker: MemoryBroker) -> None:
     # Jobs (batch 1) run for minutes or hours with their message unacked: one held behind
     # a running job would wait for it while another runner sat idle.
-    release = threading.Event()
-    handling = threading.Event()
-
-    def job(ctx: StepContext, payload: Any) -> None:
-        handling.set()
-        release.wait(10)
-
+    job = _Held()
     client = broker.connect()
     with ServiceRunner([Service("job", job, queues=("pipe.a",))], broker=broker, batch=1):
         for _ in range(3):
             submit(pipeline(), transport=client)
-        assert handling.wait(10)
+        assert job.handling.wait(10)
         (consumer,) = [c for c in broker._queues[client.name("pipe.a")].consumers]
         time.sleep(0.2)
         assert len(consumer.inflight) == 1
@@ -447,5 +446,5 @@ def test_a_one_at_a_time_service_holds_only_the_message_in_hand(broker: MemoryBr
         other.subscribe("pipe.a", taken.append, prefetch=5)
         assert eventually(lambda: len(taken) == 2)  # another runner gets the other two now
         other.close()
-        release.set()
+        job.release.set()
         broker.join()
