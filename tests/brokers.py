@@ -14,9 +14,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,6 +129,28 @@ def upstream_service(
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)  # a child that ignored SIGTERM
+
+
+class Counting(threading.Condition):
+    """A Condition that counts how often waiters were woken."""
+
+    def __init__(self, lock: Any = None) -> None:
+        super().__init__(lock)
+        self.notified = 0
+
+    def notify(self, n: int = 1) -> None:
+        self.notified += 1
+        super().notify(n)
+
+    def notify_all(self) -> None:
+        self.notified += 1
+        super().notify_all()
+
+    @property
+    def waiting(self) -> int:
+        """Threads waiting on it now."""
+        with self:
+            return len(self._waiters)  # type: ignore[attr-defined]
 
 
 def eventually(check: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:

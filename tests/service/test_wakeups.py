@@ -5,38 +5,15 @@ status topic says "processing" while busy and "idle" soon after."""
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
-from tests.brokers import eventually
+from tests.brokers import Counting, eventually
 from tests.service.helpers import pipeline
 from zocalo_nb.dispatch import StepContext, submit
 from zocalo_nb.service import Service, ServiceRunner
 from zocalo_nb.service.watch import SlowWatch
 from zocalo_nb.transport import MemoryBroker
-
-
-class Counting(threading.Condition):
-    """A Condition that counts how often waiters were woken."""
-
-    def __init__(self, lock: Any = None) -> None:
-        super().__init__(lock)
-        self.notified = 0
-
-    def notify(self, n: int = 1) -> None:
-        self.notified += 1
-        super().notify(n)
-
-    def notify_all(self) -> None:
-        self.notified += 1
-        super().notify_all()
-
-    @property
-    def waiting(self) -> int:
-        """Threads waiting on it now."""
-        with self:
-            return len(self._waiters)  # type: ignore[attr-defined]
 
 
 def test_the_slow_watch_is_woken_only_when_it_has_nothing_to_wait_for() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.brokers import eventually
+from tests.brokers import Counting, eventually
 from zocalo_nb.transport import MemoryBroker, Message, TransportError, connect
 from zocalo_nb.transport.memory_broker import CallbackFailed
 
@@ -106,4 +106,41 @@ def test_a_pending_delay_does_not_wake_the_timer_thread_for_every_message() -> N
             time.sleep(0.0005)  # a steady flow: the timer thread could run between messages
         assert eventually(lambda: len(got) == 300)
         assert _woken(timers) - before <= 2
+    broker.close()
+
+
+def test_sends_acks_and_deliveries_notify_nobody_unless_a_join_waits() -> None:
+    # join() is the only thing that waits for "something changed"; notifying its condition
+    # (Python code, as is a Condition's ``with``) on every send, ack and delivery cost the
+    # memory:// pipeline about a tenth of its time.
+    broker = MemoryBroker()
+    counting = Counting(broker._cond._lock)  # type: ignore[attr-defined]
+    broker._cond = counting
+    with broker.connect() as transport:
+        done: list[int] = []
+
+        def handle(message: Message) -> None:
+            with transport.transaction() as tx:
+                transport.send("next", message.body, transaction=tx)
+                transport.ack(message, transaction=tx)
+            done.append(message.body["n"])
+
+        transport.subscribe("work", handle, ack="client", prefetch=10)
+        transport.subscribe("next", lambda m: None, ack="auto")
+        for n in range(200):
+            transport.send("work", {"n": n})
+        assert eventually(lambda: len(done) == 200 and broker.stats("work")[0] == 0)
+        assert counting.notified == 0
+
+        # While a join() waits it is told of every change, and returns once all is done.
+        slow = threading.Event()
+        transport.subscribe("slow", lambda m: slow.wait(5), ack="auto")
+        transport.send("slow", {})
+        joined = threading.Thread(target=broker.join, kwargs={"timeout": 5})
+        joined.start()
+        assert eventually(lambda: counting.waiting == 1)
+        slow.set()
+        joined.join(timeout=5)
+        assert not joined.is_alive()
+        assert counting.notified >= 1
     broker.close()

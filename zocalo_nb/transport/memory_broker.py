@@ -92,8 +92,13 @@ class MemoryBroker:
     def __init__(self, *, max_redeliveries: int = 5, redelivery_delay: float = 1.0) -> None:
         self.max_redeliveries = max_redeliveries
         self.redelivery_delay = redelivery_delay
-        lock = threading.RLock()
+        #: Taken directly (a C call) wherever nothing waits: a Condition's own ``with`` and
+        #: ``notify_all`` are Python code, which cost the memory:// pipeline about a tenth of
+        #: its time when every send, ack and delivery went through them.
+        self._lock = lock = threading.RLock()
+        #: What join() waits on: notified only while a join() waits (``_joining``).
         self._cond = threading.Condition(lock)
+        self._joining = 0
         #: What the timer thread waits on (the same lock): woken for a new timer or close
         #: only, not by every send, ack and delivery as ``_cond``'s waiters are.
         self._timer_cond = threading.Condition(lock)
@@ -115,9 +120,9 @@ class MemoryBroker:
 
     def close(self) -> None:
         """Stop the scheduler thread; messages still held are discarded."""
-        with self._cond:
+        with self._lock:
             self._closed = True
-            self._cond.notify_all()
+            self._wake()
             self._timer_cond.notify_all()
         if self._scheduler is not None:
             self._scheduler.join(timeout=5)
@@ -128,7 +133,7 @@ class MemoryBroker:
         if delay and delay > 0:
             self._schedule(delay, lambda: self.publish(envelope))
             return
-        with self._cond:
+        with self._lock:
             envelope.seq = next(self._seq)
             if envelope.kind == "topic":
                 for consumer in list(self._topics.get(envelope.name, ())):
@@ -140,11 +145,11 @@ class MemoryBroker:
                 queue.pending.append(envelope)
                 queue.enqueued += 1
                 self._pump(envelope.name)
-            self._cond.notify_all()
+            self._wake()
 
     # -- consumers -------------------------------------------------------------------------
     def add_consumer(self, consumer: Consumer) -> None:
-        with self._cond:
+        with self._lock:
             if consumer.kind == "topic":
                 self._topics.setdefault(consumer.name, []).append(consumer)
             else:
@@ -153,7 +158,7 @@ class MemoryBroker:
 
     def remove_consumer(self, consumer: Consumer) -> None:
         """Detach a consumer; its unacked messages are redelivered at once, in order."""
-        with self._cond:
+        with self._lock:
             if consumer.kind == "topic":
                 subscribers = self._topics.get(consumer.name, [])
                 if consumer in subscribers:
@@ -167,10 +172,10 @@ class MemoryBroker:
             consumer.inflight.clear()
             queue.pending.extendleft(reversed(returned))
             self._pump(consumer.name)
-            self._cond.notify_all()
+            self._wake()
 
     def ack(self, consumer: Consumer, ack_id: str) -> None:
-        with self._cond:
+        with self._lock:
             taken = 1
             if consumer.ack == "cumulative":
                 # STOMP "client" mode: every message this consumer received before it too
@@ -184,10 +189,10 @@ class MemoryBroker:
             self._take(consumer, ack_id)
             self._queues[consumer.name].dequeued += taken
             self._pump(consumer.name)
-            self._cond.notify_all()
+            self._wake()
 
     def nack(self, consumer: Consumer, ack_id: str) -> None:
-        with self._cond:
+        with self._lock:
             envelope = self._take(consumer, ack_id)
             self._queues[consumer.name].dequeued += 1  # ActiveMQ counts each NACK so
             if envelope.delivery_count > self.max_redeliveries:
@@ -195,11 +200,11 @@ class MemoryBroker:
             else:
                 self._schedule(self.redelivery_delay, lambda: self._requeue(envelope))
             self._pump(consumer.name)
-            self._cond.notify_all()
+            self._wake()
 
     def holds(self, consumer: Consumer, ack_id: str) -> bool:
         """True if ``consumer`` holds the unacked message ``ack_id``."""
-        with self._cond:
+        with self._lock:
             return ack_id in consumer.inflight
 
     def _take(self, consumer: Consumer, ack_id: str) -> Envelope:
@@ -213,12 +218,12 @@ class MemoryBroker:
         return envelope
 
     def _requeue(self, envelope: Envelope) -> None:
-        with self._cond:
+        with self._lock:
             queue = self._queues.setdefault(envelope.name, _Queue())
             queue.pending.append(envelope)
             queue.enqueued += 1  # and each redelivery as a new enqueue
             self._pump(envelope.name)
-            self._cond.notify_all()
+            self._wake()
 
     def _dead_letter(self, envelope: Envelope) -> None:
         headers = dict(envelope.headers)
@@ -256,26 +261,26 @@ class MemoryBroker:
 
     def delivered(self, error: BaseException | None = None) -> None:
         """Called by a transport after a callback returned (or raised ``error``)."""
-        with self._cond:
+        with self._lock:
             self._busy -= 1
             if error is not None:
                 self._errors.append(error)
-            self._cond.notify_all()
+            self._wake()
 
     # -- timers ----------------------------------------------------------------------------
     def _schedule(self, delay: float, action: Callable[[], None]) -> None:
-        with self._cond:
+        with self._lock:
             heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), action))
             if self._scheduler is None:
                 self._scheduler = threading.Thread(
                     target=self._run_timers, name="zocalo-nb-memory-timers", daemon=True
                 )
                 self._scheduler.start()
-            self._cond.notify_all()  # join() counts timers as work
+            self._wake()  # join() counts timers as work
             self._timer_cond.notify_all()
 
     def _run_timers(self) -> None:
-        with self._cond:
+        with self._lock:
             while not self._closed:
                 if not self._timers:
                     self._timer_cond.wait()
@@ -286,17 +291,22 @@ class MemoryBroker:
                     continue
                 _, _, action = heapq.heappop(self._timers)
                 action()
-                self._cond.notify_all()
+                self._wake()
+
+    def _wake(self) -> None:
+        """Tell a waiting join() that something changed (lock held)."""
+        if self._joining:
+            self._cond.notify_all()
 
     @property
     def lock(self) -> threading.RLock:
         """Held while several operations must happen as one (transaction commits)."""
-        return self._cond  # type: ignore[return-value]
+        return self._lock  # type: ignore[return-value]
 
     # -- inspection ------------------------------------------------------------------------
     def snapshot(self, name: str) -> list[Envelope]:
         """The messages in queue ``name`` (waiting or unacked), oldest first."""
-        with self._cond:
+        with self._lock:
             queue = self._queues.get(name)
             if queue is None:
                 return []
@@ -305,12 +315,12 @@ class MemoryBroker:
 
     def queue_names(self, prefix: str = "") -> list[str]:
         """The queues that exist (were sent to or consumed from) whose names start so."""
-        with self._cond:
+        with self._lock:
             return sorted(n for n in self._queues if n.startswith(prefix))
 
     def stats(self, name: str) -> tuple[int, int, int, int]:
         """(depth, consumers, enqueued, dequeued) of queue ``name``."""
-        with self._cond:
+        with self._lock:
             queue = self._queues.get(name) or _Queue()
             depth = len(queue.pending) + sum(len(c.inflight) for c in queue.consumers)
             return depth, len(queue.consumers), queue.enqueued, queue.dequeued
@@ -323,7 +333,7 @@ class MemoryBroker:
         the broker does not go quiet in time.
         """
         deadline = time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             while not self._quiet(include_delayed):
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -333,7 +343,11 @@ class MemoryBroker:
                         what="memory broker",
                         seconds=timeout,
                     )
-                self._cond.wait(min(left, 0.05))
+                self._joining += 1
+                try:
+                    self._cond.wait(min(left, 0.05))
+                finally:
+                    self._joining -= 1
             if self._errors:
                 errors, self._errors = self._errors, []
                 raise CallbackFailed(
