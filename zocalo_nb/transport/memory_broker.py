@@ -301,7 +301,7 @@ class MemoryBroker:
     @property
     def lock(self) -> threading.RLock:
         """Held while several operations must happen as one (transaction commits)."""
-        return self._lock  # type: ignore[return-value]
+        return self._lock
 
     # -- inspection ------------------------------------------------------------------------
     def snapshot(self, name: str) -> list[Envelope]:
