@@ -66,11 +66,7 @@ class Delivery:
 
     def event(self, state: EventState, *, started: float | None = None, **extra: Any) -> str:
         """The event, JSON-encoded (its input payload left out if that cannot be encoded)."""
-        if started is not None:
-            extra["started"] = started
-            extra["duration"] = time.time() - started
-        if self.recorded is not None and state in TERMINAL:
-            extra.update(self.recorded)
+        message = self.message
         record = event(
             state,
             service=self.service.name,
@@ -78,10 +74,16 @@ class Delivery:
             run=self.run,
             step=self.step,
             attempt=self.attempt,
-            message_id=self.message.message_id,
-            queue=self.message.destination,
-            **extra,
+            message_id=message.message_id,
+            queue=message.destination,
         )
+        if started is not None:
+            record["started"] = started
+            record["duration"] = record["time"] - started
+        if self.recorded is not None and state in TERMINAL:
+            record.update(self.recorded)
+        if extra:
+            record.update(extra)
         try:
             return dumps(record)
         except (TypeError, ValueError, RecursionError):

@@ -342,7 +342,8 @@ class Transport(abc.ABC):
         delay: float | None,
         expiration: float | None,
         transaction: str | None,
-    ) -> None: ...
+    ) -> None:
+        """Send one prepared message; ``headers`` is a fresh dict the transport may change."""
 
     @abc.abstractmethod
     def _subscribe(

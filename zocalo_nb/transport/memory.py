@@ -46,6 +46,7 @@ class MemoryTransport(Transport):
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._seq = itertools.count(1)
+        self._id_prefix = f"ID:memory-{id(self):x}-"
 
     # -- lifecycle -------------------------------------------------------------------------
     def connect(self) -> MemoryTransport:
@@ -93,13 +94,13 @@ class MemoryTransport(Transport):
         self._require()
         now = time.time()
         expires = now + (delay or 0) + expiration if expiration else None
-        headers = {**headers, "timestamp": str(int(now * 1000))}  # as ActiveMQ stamps sends
+        headers["timestamp"] = str(int(now * 1000))  # as ActiveMQ stamps sends
         if expires is not None:
             headers[EXPIRES] = str(int(expires * 1000))
         if kind == "queue":
-            headers = {**headers, PERSISTENT: "true"}
+            headers[PERSISTENT] = "true"
         envelope = Envelope(
-            f"ID:memory-{id(self):x}-{next(self._seq)}", kind, name, text, headers, expires
+            f"{self._id_prefix}{next(self._seq)}", kind, name, text, headers, expires
         )
         if transaction is not None:
             self._transaction(transaction)[0].append((envelope, delay))
