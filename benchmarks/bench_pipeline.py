@@ -54,7 +54,7 @@ from typing import Any, NamedTuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from counting import Counter, amqp_counter  # noqa: E402
+from counting import Counter, MemoryCounter, amqp_counter  # noqa: E402
 
 from tests.brokers import free_port, free_ports  # noqa: E402
 from zocalo_nb.config import Settings  # noqa: E402
@@ -202,7 +202,7 @@ def inject_and_time(
     make_recipe: Recipe,
     end: str,
     count: int,
-    counter: Callable[[Callable[[int], None]], Counter] | None = None,
+    counter: Callable[[Callable[[int], None]], Counter | MemoryCounter] | None = None,
     watch: CpuWatch | None = None,
 ) -> Rates:
     """Inject ``count`` recipe messages and time their arrival at ``end``: through
@@ -619,7 +619,11 @@ def bench_memory(count: int, workers: int, batch: int) -> Rates:
     with ServiceRunner(services, broker=broker, workers=workers, batch=batch):
         transport = broker.connect()
         rate = inject_and_time(
-            transport, recipe("bench.a", "bench.b", "bench.end"), "bench.end", count
+            transport,
+            recipe("bench.a", "bench.b", "bench.end"),
+            "bench.end",
+            count,
+            counter=lambda arrived: MemoryCounter(broker, transport.name("bench.end"), arrived),
         )
         transport.close()
     broker.close()

@@ -72,3 +72,23 @@ def test_repeated_runs_are_interleaved_and_the_median_run_is_reported(bench: Mod
     assert [bench.median_run(found).steady for found in runs] == [20, 50]
     line = bench.each_run("ours", runs, [1000, 5000])
     assert "1,000: 10 / 30 / 20; 5,000: 50 / 60 / 40" in line
+
+
+def test_the_memory_counter_notes_each_message_the_broker_hands_out(bench: ModuleType) -> None:
+    from counting import MemoryCounter  # on the path once bench_pipeline is imported
+
+    from zocalo_nb.transport import MemoryBroker
+
+    broker = MemoryBroker()
+    seen: list[int] = []
+    with broker.connect() as transport:
+        counter = MemoryCounter(broker, transport.name("end"), seen.append)
+        for n in range(5):
+            transport.send("end", {"n": n})
+        broker.join(timeout=5)  # nothing is left in hand: the counter acknowledged each
+        assert seen == [1, 2, 3, 4, 5]
+        assert len(counter.arrivals) == 5 and counter.arrivals == sorted(counter.arrivals)
+        counter.close()
+        transport.send("end", {"n": 5})
+        assert broker.stats(transport.name("end"))[:2] == (1, 0)  # waiting, no consumer
+    broker.close()
