@@ -11,7 +11,7 @@ For each message count (default 1,000, 5,000 and 20,000, the same for every stac
 recipe messages are injected once both services report idle; the figure is recipe messages
 per second at step 3: steady (the median of the per-second rates after the first 10% arrived
 and the broker confirmed the last injected message, see steady_rate) and overall (from the
-first injection to the last arrival). Our stacks run each count --repeat times (default 3),
+first injection to the last arrival). Our stacks run each count --repeat times (default 5),
 interleaved, and report the median run; upstream runs each count once.
 
 Upstream's rate on ActiveMQ falls with the count (ActiveMQ's STOMP transacted-ack list,
@@ -649,9 +649,9 @@ def main() -> int:
     parser.add_argument(
         "--repeat",
         type=int,
-        default=3,
+        default=5,
         help="runs of each count for our stacks, interleaved; the median is reported "
-        "(default 3; upstream runs once per count: its 20,000 take up to 15 minutes)",
+        "(default 5; upstream runs once per count: its 20,000 take up to 15 minutes)",
     )
     parser.add_argument("--only-ours", action="store_true", help="skip upstream and memory://")
     parser.add_argument("--no-events", action="store_true", help="services send no events")
