@@ -566,11 +566,11 @@ def python_speed() -> float:
 
 
 def conditions(broker: str, counts: list[int], args: argparse.Namespace, repeat: int = 1) -> str:
+    runs = f"{repeat} interleaved runs of each count, the median shown" if repeat > 1 else "one run"
     return (
         f"3-step recipe, two forwarding services, transactions on, {broker}; recipe messages "
         f"per second at step 3 for {', '.join(f'{n:,}' for n in counts)} messages (the same "
-        f"counts for every stack); ours: {args.workers} worker(s), batch {args.batch}, "
-        f"{repeat} interleaved run(s) of each count, the median shown; "
+        f"counts for every stack); ours: {args.workers} worker(s), batch {args.batch}, {runs}; "
         f"{datetime.date.today()}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         f"; a fixed Python loop (10 million additions) took {SPEED:.2f} s"
     )
