@@ -283,6 +283,43 @@ def test_a_transaction_is_written_in_one_write_at_commit_and_an_abort_writes_not
         transport.close()
 
 
+def test_a_plain_send_ack_and_nack_are_written_as_one_frame_each_past_stomp_py(
+    activemq_url: str,
+) -> None:
+    # stomp.py's own send path (escaping with str.replace per header, sorting listeners,
+    # copying the frame) made one hop slower than raw stomp.py's; ours writes the frame.
+    prefix = f"plain{uuid.uuid4().hex[:8]}"
+    transport = connect(Settings.build(activemq_url, prefix=prefix))
+    assert isinstance(transport, StompTransport)
+    held: list[Message] = []
+    transport.subscribe("in", held.append, ack="client", prefetch=10)
+    stomp_transport = transport._conn.transport
+    real_send, real_transmit = stomp_transport.send, stomp_transport.transmit
+    writes: list[bytes] = []
+    transmitted: list[Any] = []
+    try:
+        stomp_transport.send = lambda data: writes.append(data) or real_send(data)
+        stomp_transport.transmit = lambda f: transmitted.append(f) or real_transmit(f)
+        transport.send("in", {"n": 1, "odd": "a:b\\c"}, headers={"note": "x:y\nz"})
+        transport.send("in", {"n": 2})
+        assert eventually(lambda: len(held) == 2)
+        assert held[0].body == {"n": 1, "odd": "a:b\\c"}
+        assert held[0].headers["note"] == "x:y\nz"
+        transport.ack(held[0])
+        transport.nack(held[1])
+        assert transmitted == []  # nothing went through stomp.py's frame methods
+        commands = [w.split(b"\n", 1)[0] for w in writes]
+        assert commands == [b"SEND", b"SEND", b"ACK", b"NACK"]
+        assert all(w.endswith(b"\x00") and w.count(b"\x00") == 1 for w in writes)
+        assert eventually(lambda: len(held) == 3)  # the nacked one comes back
+        assert held[2].message_id == held[1].message_id and held[2].redelivered
+        transport.ack(held[2])
+        assert eventually(lambda: transport.statistics("in").depth == 0)
+    finally:
+        stomp_transport.send, stomp_transport.transmit = real_send, real_transmit
+        transport.close()
+
+
 def test_a_frame_is_encoded_as_stomp_py_encodes_it() -> None:
     from stomp.protocol import Protocol12
     from stomp.utils import Frame, convert_frame, pack
