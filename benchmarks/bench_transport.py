@@ -190,7 +190,7 @@ def main() -> int:
         "--warm-up", type=int, default=10000, help="untimed messages of each kind first"
     )
     parser.add_argument("--rounds", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=5, help="interleaved runs per figure")
+    parser.add_argument("--repeat", type=int, default=9, help="interleaved runs per figure")
     parser.add_argument("--broker", default=os.environ.get("ZOCALO_NB_TEST_STOMP"))
     args = parser.parse_args()
     instance = None
@@ -223,10 +223,15 @@ def main() -> int:
         for run in kinds.values():
             run(args.warm_up)
         runs: dict[str, list[float]] = {name: [] for name in kinds}
+        #: CPU of this process (producer and consumer both) per message, by kind: the
+        #: client's own cost, which the broker's and the disk's noise do not move.
+        cpu: dict[str, list[float]] = {name: [] for name in kinds}
         order = list(kinds)
         for _ in range(args.repeat):  # interleaved, so drift on the machine hits all alike,
             for name in order:  # and each kind takes its turn at every place in a round
+                before = time.process_time()
                 runs[name].append(kinds[name](args.messages))
+                cpu[name].append((time.process_time() - before) / args.messages * 1e6)
             order = order[1:] + order[:1]
         ours, raw = statistics.median(runs["ours"]), statistics.median(runs["raw"])
         raw_nd = statistics.median(runs["raw_nd"])
@@ -243,6 +248,10 @@ def main() -> int:
             f"{ours / raw_nd:.2f} (target >= {RATIO_TARGET}); ours/raw = {ours / raw:.2f}"
         )
         print(f"  zocalo_nb memory:// {memory:10.0f} msg/s")
+        print(
+            "  client CPU per message (producer and consumer, this process; median): "
+            + ", ".join(f"{name} {statistics.median(found):.0f} us" for name, found in cpu.items())
+        )
         print(
             "  each run (msg/s): "
             + "; ".join(
