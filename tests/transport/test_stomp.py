@@ -245,14 +245,19 @@ def test_a_socket_closed_by_another_thread_mid_send_is_a_transport_error(
         transport.close()
 
 
-def test_a_transaction_is_written_in_one_write_at_commit_and_an_abort_writes_nothing(
-    activemq_url: str,
-) -> None:
-    prefix = f"onewrite{uuid.uuid4().hex[:8]}"
-    transport = connect(Settings.build(activemq_url, prefix=prefix))
+def _client_acking(activemq_url: str, name: str) -> tuple[StompTransport, list[Message]]:
+    """A STOMP transport in a namespace of its own, collecting queue ``in`` (client acks)."""
+    transport = connect(Settings.build(activemq_url, prefix=f"{name}{uuid.uuid4().hex[:8]}"))
     assert isinstance(transport, StompTransport)
     held: list[Message] = []
     transport.subscribe("in", held.append, ack="client", prefetch=10)
+    return transport, held
+
+
+def test_a_transaction_is_written_in_one_write_at_commit_and_an_abort_writes_nothing(
+    activemq_url: str,
+) -> None:
+    transport, held = _client_acking(activemq_url, "onewrite")
     writes: list[bytes] = []
     stomp_transport = transport._conn.transport
     real = stomp_transport.send
@@ -288,11 +293,7 @@ def test_a_plain_send_ack_and_nack_are_written_as_one_frame_each_past_stomp_py(
 ) -> None:
     # stomp.py's own send path (escaping with str.replace per header, sorting listeners,
     # copying the frame) made one hop slower than raw stomp.py's; ours writes the frame.
-    prefix = f"plain{uuid.uuid4().hex[:8]}"
-    transport = connect(Settings.build(activemq_url, prefix=prefix))
-    assert isinstance(transport, StompTransport)
-    held: list[Message] = []
-    transport.subscribe("in", held.append, ack="client", prefetch=10)
+    transport, held = _client_acking(activemq_url, "plain")
     stomp_transport = transport._conn.transport
     real_send, real_transmit = stomp_transport.send, stomp_transport.transmit
     writes: list[bytes] = []

@@ -228,7 +228,7 @@ class StompTransport(Transport):
         expiration: float | None,
         transaction: str | None,
     ) -> None:
-        final = dict(headers)
+        final = headers  # the transport's own copy (see Transport._send)
         if kind == "queue":
             final[PERSISTENT] = "true"
         if delay:
