@@ -10,9 +10,10 @@
 For each message count (default 1,000, 5,000 and 20,000, the same for every stack) the
 recipe messages are injected once both services report idle; the figure is recipe messages
 per second at step 3: steady (the median of the per-second rates after the first 10% arrived
-and the broker confirmed the last injected message, see steady_rate) and overall (from the
-first injection to the last arrival). Our stacks run each count --repeat times (default 5),
-interleaved, and report the median run; upstream runs each count once.
+and the broker confirmed the last injected message, up to when the first step's queue was
+seen empty, see steady_rate) and overall (from the first injection to the last arrival). Our
+stacks run --repeat rounds (default 5) of every count, interleaved, counts under 5,000 several
+times a round (runs_per_round), and report the median run; upstream runs each count once.
 
 Upstream's rate on ActiveMQ falls with the count (ActiveMQ's STOMP transacted-ack list,
 BROKERS.md), so one count alone would flatter one side. Before either stack is measured,
@@ -47,7 +48,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -75,13 +76,18 @@ INJECT_BATCH = 100
 STEADY = (
     "  steady: the median of the per-second rates of recipe messages at step 3 after the first "
     "10% arrived\n  and the broker confirmed the last injected message (until then it also "
-    "takes in the injection,\n  which short runs never see); when that stretch is under 10 s, "
-    "the rate from there to the 90%\n  arrival. overall: from the first injection to the last "
-    "arrival. The targets are about the steady figures."
+    "takes in the injection,\n  which short runs never see), up to when the first step's "
+    "queue was seen empty (from then on\n  only the second step works, on what waits for it, "
+    "and arrivals come faster: at 1,000 that was\n  up to 29% of the window); when that "
+    "stretch is under 10 s, the rate from there to the 90% arrival\n  or the first step's "
+    "end. overall: from the first injection to the last arrival. The targets are\n  about "
+    "the steady figures."
 )
 #: Targets (issues 16 and 19): ours/upstream on RabbitMQ; ours on ActiveMQ, flat within 10%
 #: over the message counts; memory://.
 RABBITMQ_RATIO, ACTIVEMQ_RATE, FLAT, MEMORY_RATE = 10.0, 3000.0, 0.10, 10000.0
+#: Messages a count's runs add up to in each round at least (see runs_per_round).
+SHORT_RUNS = 5000
 #: Broker warm-up: pipeline rounds until two agree within WARM_AGREE (at least and at most
 #: WARM_ROUNDS).
 WARM_AGREE, WARM_ROUNDS = 0.10, (3, 8)
@@ -123,33 +129,91 @@ class Rates(NamedTuple):
         return text
 
 
-def steady_rate(arrivals: list[float], quiet_from: float | None = None) -> float:
+def steady_rate(
+    arrivals: list[float], quiet_from: float | None = None, drained: float | None = None
+) -> float:
     """The median of per-second rates after the first 10% of ``arrivals`` and after
     ``quiet_from`` (when the injector finished: until then the broker also takes in the
-    injected messages, which runs short enough to have 10% arrived only later never see);
-    for a stretch shorter than ten seconds, the rate from there to the 90% arrival. (Bins of
-    a tenth of a short stretch held a few commits of 20 messages each, so their median
-    jumped by a fifth from run to run: 3,675 / 4,654 / 5,806 msg/s for the same 1,000.)
-    When the injector finished after the 90% arrival, from the 10% arrival regardless."""
+    injected messages, which runs short enough to have 10% arrived only later never see),
+    up to ``drained`` (when the first step's queue was seen empty: from then on only the later
+    steps work, on what waits between them, and arrivals come faster, see DrainWatch); for a
+    stretch shorter than ten seconds, the rate from there to the 90% arrival or ``drained``,
+    whichever comes first. (Bins of a tenth of a short stretch held a few commits of 20
+    messages each, so their median jumped by a fifth from run to run: 3,675 / 4,654 / 5,806
+    msg/s for the same 1,000.) When the injector finished after the 90% arrival, from the 10%
+    arrival regardless; when the first step was seen empty before the window's start, up to
+    the 90% arrival regardless."""
     first = len(arrivals) // 10
     last = len(arrivals) - 1 - first
     if quiet_from is not None:
         after = bisect.bisect_left(arrivals, quiet_from)
         if after < last:
             first = max(first, after)
+    end = len(arrivals) - 1
+    if drained is not None:
+        before = bisect.bisect_left(arrivals, drained) - 1  # the last arrival before it
+        if first < before:
+            last, end = min(last, before), min(end, before)
     start = arrivals[first]
-    span = arrivals[-1] - start
+    span = arrivals[end] - start
     if span <= 0:
         return float("inf")
     if span < 10:
         return (last - first) / (arrivals[last] - start) if arrivals[last] > start else float("inf")
     width = 1.0
     bins = [0] * int(span / width)  # whole bins only: the last, partial one is left out
-    for moment in arrivals[first:]:
+    for moment in arrivals[first : end + 1]:
         index = int((moment - start) / width)
         if index < len(bins):
             bins[index] += 1
     return statistics.median(bins) / width
+
+
+class DrainWatch:
+    """Notes when the first step's queue is first seen empty once every recipe message was
+    injected: the pipeline is full no longer. Up to then every step works at once; after it
+    only the later ones do, on the messages waiting between them, and they reach the end
+    faster. At 1,000 messages that came at 56-82% of the arrivals and made 8-29% of the
+    10%-90% window (ActiveMQ, 2026-11-30), which read up to a quarter above the rate while
+    every step worked; at 5,000 and 20,000, at 88-100%.
+
+    ``depth`` gives the queue's messages, unacknowledged included (None: not watched, and
+    ``drained`` stays None); it is asked every 5 ms,
+    or every 200th of the time since the start when that is longer (a run of upstream's can
+    last 15 minutes: its broker is asked a few hundred times, not 180,000)."""
+
+    def __init__(self, depth: Callable[[], int] | None) -> None:
+        self.depth = depth
+        self.injected = threading.Event()
+        self.drained: float | None = None
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="bench-drain")
+
+    def __enter__(self) -> DrainWatch:
+        if self.depth is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(30)
+        if self.error is not None and kind is None:
+            raise RuntimeError(f"the first step's queue could not be watched: {self.error!r}")
+
+    def _watch(self) -> None:
+        assert self.depth is not None
+        started = time.perf_counter()
+        try:
+            while not self._stop.is_set():
+                asked = time.perf_counter()
+                if self.injected.is_set() and self.depth() == 0:
+                    self.drained = asked
+                    return
+                self._stop.wait(max(0.005, (asked - started) / 200))
+        except Exception as error:  # reported by __exit__
+            self.error = error
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -204,10 +268,12 @@ def inject_and_time(
     count: int,
     counter: Callable[[Callable[[int], None]], Counter | MemoryCounter] | None = None,
     watch: CpuWatch | None = None,
+    first_depth: Callable[[], int] | None = None,
 ) -> Rates:
     """Inject ``count`` recipe messages and time their arrival at ``end``: through
     ``counter`` (a raw wire-protocol reader, see counting.py) when given, else through a
-    subscription of ``transport``."""
+    subscription of ``transport``. ``first_depth`` gives the depth of the first step's queue
+    (see DrainWatch)."""
     arrivals: list[float] = []
     done = threading.Event()
 
@@ -232,19 +298,48 @@ def inject_and_time(
         RawBody(encode({**template.body, "environment": {"ID": f"run-{n}"}})) for n in range(count)
     ]
     time.sleep(0.3)
-    before = watch.snapshot() if watch else None
+    with DrainWatch(first_depth) as drain:
+        before = watch.snapshot() if watch else None
+        started, injected = _inject(transport, template, bodies, drain.injected)
+        _wait(done, reader, count, arrivals)
+    arrivals = list(arrivals)
+    if not arrivals:
+        raise RuntimeError(f"none of {count} recipe messages arrived")
+    cpu = None
+    if watch is not None and before is not None:
+        after = watch.snapshot()
+        cpu = tuple((a - b) / len(arrivals) * 1e6 for a, b in zip(after, before, strict=True))
+    return Rates(
+        count=count,
+        overall=len(arrivals) / (arrivals[-1] - started),
+        steady=steady_rate(arrivals, started + injected, drain.drained),
+        injected=injected,
+        cpu=cpu,  # type: ignore[arg-type]
+        arrived=len(arrivals),
+    )
+
+
+def _inject(
+    transport: Transport, template: Any, bodies: list[RawBody], injected: threading.Event
+) -> tuple[float, float]:
+    """Send ``bodies``; returns when it started and how many seconds it took."""
     started = time.perf_counter()
     # One transaction per 100: the injector is never what limits the figure (RabbitMQ
     # confirms every commit). The last commit is confirmed everywhere: sends are written
     # without waiting, so only the broker's receipt says it has taken in every injected
     # message (until then it works on them besides the pipeline: see steady_rate).
+    count = len(bodies)
     for first in range(0, count, INJECT_BATCH):
         with transport.transaction(confirm=first + INJECT_BATCH >= count) as tx:
             for n in range(first, min(first + INJECT_BATCH, count)):
                 transport.send(
                     template.destination, bodies[n], headers=template.headers, transaction=tx
                 )
-    injected = time.perf_counter() - started
+    injected.set()
+    return started, time.perf_counter() - started
+
+
+def _wait(done: threading.Event, reader: Any, count: int, arrivals: list[float]) -> None:
     limit = max(900, count / 10)
     try:
         # Upstream on ActiveMQ slows the longer it runs (under 8/s past 15,000 messages):
@@ -254,21 +349,12 @@ def inject_and_time(
     finally:
         if reader is not None:
             reader.close()
-    arrivals = list(arrivals)
-    if not arrivals:
-        raise RuntimeError(f"none of {count} recipe messages arrived in {limit:.0f} s")
-    cpu = None
-    if watch is not None and before is not None:
-        after = watch.snapshot()
-        cpu = tuple((a - b) / len(arrivals) * 1e6 for a, b in zip(after, before, strict=True))
-    return Rates(
-        count=count,
-        overall=len(arrivals) / (arrivals[-1] - started),
-        steady=steady_rate(arrivals, started + injected),
-        injected=injected,
-        cpu=cpu,  # type: ignore[arg-type]
-        arrived=len(arrivals),
-    )
+
+
+def depth_of(probe: Transport, queue: str) -> Callable[[], int]:
+    """The depth of ``queue`` as the broker reports it, asked over ``probe`` (a connection of
+    its own: the injector's is busy with its transactions)."""
+    return lambda: probe.statistics(queue).depth
 
 
 def wait_idle(transport: Transport, services: int, match: Callable[[dict[str, Any]], bool]) -> None:
@@ -390,11 +476,12 @@ def bench_ours(
         [(base, {"ZOCALO_NB_QUEUES": "bench.a"}), (base, {"ZOCALO_NB_QUEUES": "bench.b"})]
     )
     try:
-        with connect(Settings.build(url, prefix=prefix, prefetch=500)) as transport:
+        with connect(Settings.build(url, prefix=prefix, prefetch=500)) as transport, \
+                connect(Settings.build(url, prefix=prefix)) as probe:  # fmt: skip
             wait_idle(transport, 2, lambda s: s["service"] == "forward")
             return inject_and_time(
                 transport, recipe("bench.a", "bench.b", "bench.end"), "bench.end", count,
-                watch=CpuWatch(BROKER_PID, processes),
+                watch=CpuWatch(BROKER_PID, processes), first_depth=depth_of(probe, "bench.a"),
             )  # fmt: skip
     finally:
         stop(processes)
@@ -418,18 +505,14 @@ def bench_upstream(settings: Settings, count: int) -> Rates:
     processes = run_processes(
         [([*base, "bench.a", *options], {}), ([*base, "bench.b", *options], {})]
     )
+    url = settings.redacted_url().replace("***", str(settings.password))
     try:
-        with connect(
-            Settings.build(
-                settings.redacted_url().replace("***", str(settings.password)),
-                prefix=prefix,
-                prefetch=500,
-            )
-        ) as transport:
+        with connect(Settings.build(url, prefix=prefix, prefetch=500)) as transport, \
+                connect(Settings.build(url, prefix=prefix)) as probe:  # fmt: skip
             wait_idle(transport, 2, lambda s: s.get("serviceclass") == "UpstreamForward")
             return inject_and_time(
                 transport, recipe("bench.a", "bench.b", "bench.end"), "bench.end", count,
-                watch=CpuWatch(BROKER_PID, processes),
+                watch=CpuWatch(BROKER_PID, processes), first_depth=depth_of(probe, "bench.a"),
             )  # fmt: skip
     finally:
         stop(processes)
@@ -444,6 +527,25 @@ def rabbit_counter(node: RabbitMQ, vhost: str) -> Callable[[Callable[[int], None
         )
 
     return start
+
+
+@contextlib.contextmanager
+def rabbit_depth(node: RabbitMQ, vhost: str, queue: str) -> Iterator[Callable[[], int]]:
+    """The messages ready in ``queue`` as RabbitMQ says at once (a passive declare on a pika
+    connection of its own; the management API's depths lag by its statistics interval, 5 s).
+    Unacknowledged ones are not counted: the first step's queue reads empty with up to a
+    prefetch of its messages still in hand, a little before it is done."""
+    import pika  # upstream's AMQP client, installed beside it
+
+    credentials = pika.PlainCredentials(node.user, node.password)
+    connection = pika.BlockingConnection(
+        pika.ConnectionParameters("127.0.0.1", node.port, vhost, credentials)
+    )
+    channel = connection.channel()
+    try:
+        yield lambda: int(channel.queue_declare(queue, passive=True).method.message_count)
+    finally:
+        connection.close()
 
 
 def rabbit_vhost(node: RabbitMQ, name: str) -> str:
@@ -485,11 +587,12 @@ def bench_ours_rabbitmq(node: RabbitMQ, count: int, workers: int, batch: int) ->
         [(base, {"ZOCALO_NB_QUEUES": "bench.a"}), (base, {"ZOCALO_NB_QUEUES": "bench.b"})]
     )
     try:
-        with connect(Settings.build(url, prefetch=500)) as transport:
+        with connect(Settings.build(url, prefetch=500)) as transport, \
+                rabbit_depth(node, name, BENCH_QUEUES[0]) as depth:  # fmt: skip
             wait_idle(transport, 2, lambda s: s["service"] == "forward")
             return inject_and_time(
                 transport, recipe(*BENCH_QUEUES), "bench.end", count, rabbit_counter(node, name),
-                CpuWatch(node.pid(), processes),
+                CpuWatch(node.pid(), processes), depth,
             )  # fmt: skip
     finally:
         stop(processes)
@@ -507,11 +610,12 @@ def bench_upstream_rabbitmq(node: RabbitMQ, count: int) -> Rates:
         [([*base, "bench.a", *options], {}), ([*base, "bench.b", *options], {})]
     )
     try:
-        with connect(Settings.build(url, prefetch=500)) as transport:
+        with connect(Settings.build(url, prefetch=500)) as transport, \
+                rabbit_depth(node, name, BENCH_QUEUES[0]) as depth:  # fmt: skip
             wait_idle(transport, 2, lambda s: s.get("serviceclass") == "UpstreamForward")
             return inject_and_time(
                 transport, recipe(*BENCH_QUEUES), "bench.end", count, rabbit_counter(node, name),
-                CpuWatch(node.pid(), processes),
+                CpuWatch(node.pid(), processes), depth,
             )  # fmt: skip
     finally:
         stop(processes)
@@ -531,14 +635,24 @@ def table(rows: list[tuple[str, list[Rates]]], counts: list[int]) -> None:
         print(f"  {name:44}" + "".join(f"{cell:>30}" for cell in cells))
 
 
+def runs_per_round(count: int) -> int:
+    """How often ``count`` runs in each round of :func:`repeated`: enough for SHORT_RUNS
+    messages. A run of 1,000 is measured over about 0.2 s, where one stall of the broker's
+    (a collection, a checkpoint) of 50 ms moves it by a quarter (50 ms bins: 0 to 9,000 msg/s
+    within one run, 2026-11-30); five per round make its median as steady as that of 5,000."""
+    return max(1, -(-SHORT_RUNS // count))
+
+
 def repeated(run: Callable[[int], Rates], counts: list[int], times: int) -> list[list[Rates]]:
-    """``times`` runs of every count, interleaved (1k, 5k, 20k, 1k, ...), so that the
+    """``times`` rounds of every count, interleaved (1k, 5k, 20k, 1k, ...), so that the
     machine's drift over the minutes (other tenants, the broker's JIT and journal) is shared
-    by every count instead of landing on one. Returns each count's runs."""
+    by every count instead of landing on one; in each round a count runs
+    :func:`runs_per_round` times. Returns each count's runs."""
     runs: list[list[Rates]] = [[] for _ in counts]
     for _ in range(times):
         for position, count in enumerate(counts):
-            runs[position].append(run(count))
+            for _ in range(runs_per_round(count)):
+                runs[position].append(run(count))
     return runs
 
 
@@ -566,7 +680,12 @@ def python_speed() -> float:
 
 
 def conditions(broker: str, counts: list[int], args: argparse.Namespace, repeat: int = 1) -> str:
-    runs = f"{repeat} interleaved runs of each count, the median shown" if repeat > 1 else "one run"
+    runs = "one run"
+    if repeat > 1:
+        more = [n for n in counts if runs_per_round(n) > 1]
+        runs = f"{repeat} interleaved rounds of every count, the median run shown" + "".join(
+            f" ({n:,}: {runs_per_round(n)} runs a round, to {SHORT_RUNS:,} messages)" for n in more
+        )
     return (
         f"3-step recipe, two forwarding services, transactions on, {broker}; recipe messages "
         f"per second at step 3 for {', '.join(f'{n:,}' for n in counts)} messages (the same "
@@ -624,6 +743,7 @@ def bench_memory(count: int, workers: int, batch: int) -> Rates:
             "bench.end",
             count,
             counter=lambda arrived: MemoryCounter(broker, transport.name("bench.end"), arrived),
+            first_depth=lambda: broker.stats(transport.name("bench.a"))[0],
         )
         transport.close()
     broker.close()
@@ -650,8 +770,9 @@ def main() -> int:
         "--repeat",
         type=int,
         default=5,
-        help="runs of each count for our stacks, interleaved; the median is reported "
-        "(default 5; upstream runs once per count: its 20,000 take up to 15 minutes)",
+        help="rounds of every count for our stacks, interleaved (counts under 5,000 run "
+        "several times a round); the median run is reported (default 5; upstream runs once "
+        "per count: its 20,000 take up to 15 minutes)",
     )
     parser.add_argument("--only-ours", action="store_true", help="skip upstream and memory://")
     parser.add_argument("--no-events", action="store_true", help="services send no events")

@@ -58,6 +58,55 @@ def test_long_runs_take_the_median_of_per_second_rates_after_the_injection(
     assert bench.steady_rate(arrivals, quiet_from=4.0) == pytest.approx(3000, rel=0.01)
 
 
+def test_the_steady_rate_ends_once_the_first_step_has_drained(bench: ModuleType) -> None:
+    # 600 arrive at 3,000/s while every step works; then only the second step does, on the 400
+    # waiting for it, at 8,000/s: the 10%-90% window held 0.05 s of that tail (found at 1,000).
+    arrivals = _arrivals([(0.2, 600), (0.05, 400)])
+    assert bench.steady_rate(arrivals, quiet_from=0.0) > 3400  # the tail reads into it
+    assert bench.steady_rate(arrivals, 0.0, drained=0.2 + 1e-9) == pytest.approx(3000, rel=0.01)
+    # Long runs: the per-second bins stop there too.
+    arrivals = _arrivals([(20.0, 60000), (3.0, 24000)])
+    assert bench.steady_rate(arrivals, 0.0, drained=20.0 + 1e-9) == pytest.approx(3000, rel=0.01)
+    # Seen empty before the window opened (no stretch with every step at work): 10%-90% as ever.
+    arrivals = _arrivals([(1.0, 1000)])
+    assert bench.steady_rate(arrivals, 0.0, drained=0.05) == pytest.approx(1000, rel=0.01)
+
+
+def test_the_drain_watch_notes_the_first_empty_queue_after_the_injection(
+    bench: ModuleType,
+) -> None:
+    import time
+
+    depths = iter([5, 3, 0, 0])
+    asked: list[float] = []
+
+    def depth() -> int:
+        asked.append(time.perf_counter())
+        return next(depths)
+
+    with bench.DrainWatch(depth) as watch:
+        time.sleep(0.1)
+        assert asked == []  # not asked while the injection goes on (its queue fills then)
+        watch.injected.set()
+        deadline = time.monotonic() + 5
+        while watch.drained is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(asked) == 3 and asked[1] < watch.drained <= asked[2]  # when the first 0 was asked
+    unwatched = bench.DrainWatch(None)
+    with unwatched:
+        unwatched.injected.set()
+    assert unwatched.drained is None
+
+
+def test_a_failing_depth_probe_ends_the_run_with_its_error(bench: ModuleType) -> None:
+    def depth() -> int:
+        raise TimeoutError("no statistics reply")
+
+    with pytest.raises(RuntimeError, match="no statistics reply"), bench.DrainWatch(depth) as watch:
+        watch.injected.set()
+        watch._thread.join(5)
+
+
 def test_repeated_runs_are_interleaved_and_the_median_run_is_reported(bench: ModuleType) -> None:
     order: list[int] = []
     figures = iter([10, 50, 30, 60, 20, 40])
@@ -66,12 +115,36 @@ def test_repeated_runs_are_interleaved_and_the_median_run_is_reported(bench: Mod
         order.append(count)
         return bench.Rates(count, 0.0, float(next(figures)), 0.0)
 
-    runs = bench.repeated(run, [1000, 5000], 3)
-    assert order == [1000, 5000, 1000, 5000, 1000, 5000]
+    runs = bench.repeated(run, [5000, 20000], 3)
+    assert order == [5000, 20000, 5000, 20000, 5000, 20000]
     assert [[r.steady for r in found] for found in runs] == [[10, 30, 20], [50, 60, 40]]
     assert [bench.median_run(found).steady for found in runs] == [20, 50]
-    line = bench.each_run("ours", runs, [1000, 5000])
-    assert "1,000: 10 / 30 / 20; 5,000: 50 / 60 / 40" in line
+    line = bench.each_run("ours", runs, [5000, 20000])
+    assert "5,000: 10 / 30 / 20; 20,000: 50 / 60 / 40" in line
+
+
+def test_short_counts_run_several_times_a_round(bench: ModuleType) -> None:
+    # A run of 1,000 is over in a fraction of a second, where one stall of the broker's moves
+    # it by a quarter: each round holds as many of its messages as one run of 5,000.
+    order: list[int] = []
+
+    def run(count: int) -> object:
+        order.append(count)
+        return bench.Rates(count, 0.0, float(len(order)), 0.0)
+
+    runs = bench.repeated(run, [1000, 3000, 20000], 2)
+    assert order == [1000] * 5 + [3000] * 2 + [20000] + [1000] * 5 + [3000] * 2 + [20000]
+    assert [len(found) for found in runs] == [10, 4, 2]
+    assert bench.median_run(runs[0]).steady == 5  # the lower middle of 10
+    text = bench.conditions("ActiveMQ", [1000, 3000, 20000], _Args(), repeat=2)
+    assert "2 interleaved rounds of every count" in text
+    assert "1,000: 5 runs a round" in text and "3,000: 2 runs a round" in text
+    assert "20,000:" not in text
+    assert "one run" in bench.conditions("ActiveMQ", [1000], _Args(), repeat=1)
+
+
+class _Args:
+    workers, batch = 2, 20
 
 
 def test_the_memory_counter_notes_each_message_the_broker_hands_out(bench: ModuleType) -> None:
