@@ -94,8 +94,10 @@ WARM_AGREE, WARM_ROUNDS = 0.10, (3, 8)
 BROADCASTS = ["transient.status", "transient.command", "zocalo-nb.events"]
 #: The pid of the ActiveMQ being measured (set once it runs), for CPU per message.
 BROKER_PID: int | None = None
-#: python_speed() before anything ran (set by main).
-SPEED = 0.0
+#: python_speed() before anything ran and once everything had (set by main): the machine is
+#: shared, and its speed can change within a run (0.33 s at the start of one run, 0.49-1.1 s
+#: twenty minutes later, 2026-11-30).
+SPEED, SPEED_END = 0.0, 0.0
 
 
 def recipe(a: str, b: str, end: str) -> Recipe:
@@ -670,6 +672,14 @@ def each_run(name: str, runs: list[list[Rates]], counts: list[int]) -> str:
     return f"  {name}, each run's steady figure (the row shows the median run): {cells}"
 
 
+def trend(counts: list[int], steady: list[float]) -> str:
+    """Which way the rate moves from the smallest count to the largest: the spread alone does
+    not say whether it falls with the count (upstream's defect) or rises."""
+    change = steady[-1] / steady[0] - 1
+    way = "above" if change >= 0 else "below"
+    return f"{counts[-1]:,} reads {abs(change):.0%} {way} {counts[0]:,}"
+
+
 def python_speed() -> float:
     """Seconds this interpreter takes for a fixed loop (10 million additions): how fast the
     machine is today, as CPU-bound figures from different days differ with it."""
@@ -691,7 +701,8 @@ def conditions(broker: str, counts: list[int], args: argparse.Namespace, repeat:
         f"per second at step 3 for {', '.join(f'{n:,}' for n in counts)} messages (the same "
         f"counts for every stack); ours: {args.workers} worker(s), batch {args.batch}, {runs}; "
         f"{datetime.date.today()}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-        f"; a fixed Python loop (10 million additions) took {SPEED:.2f} s"
+        f"; a fixed Python loop (10 million additions) took {SPEED:.2f} s at the start"
+        + (f" and {SPEED_END:.2f} s at the end" if SPEED_END else "")
     )
 
 
@@ -709,6 +720,8 @@ def main_rabbitmq(args: argparse.Namespace) -> int:
         upstream = [] if args.only_ours else [bench_upstream_rabbitmq(node, n) for n in args.counts]
     finally:
         node.stop()
+    global SPEED_END
+    SPEED_END = python_speed()
     print(conditions("RabbitMQ 3.10 (quorum queues, as upstream deploys)", args.counts, args))
     rows = [("zocalo_nb service x2", ours)]
     if upstream:
@@ -811,6 +824,8 @@ def main() -> int:
         lambda n: bench_memory(n, args.workers, args.batch), args.counts, args.repeat
     )  # fmt: skip
     memory = [median_run(runs) for runs in memory_runs]
+    global SPEED_END
+    SPEED_END = python_speed()
     print(
         conditions(f"ActiveMQ (journal sync {args.journal_sync})", args.counts, args, args.repeat)
     )
@@ -842,7 +857,8 @@ def main() -> int:
         missed = missed or min(r.steady for r in memory) < MEMORY_RATE
     print(
         f"  targets: ours on ActiveMQ >= {ACTIVEMQ_RATE:,.0f}/s steady at every count and flat "
-        f"within {FLAT:.0%} (spread {spread:.0%}); memory:// >= {MEMORY_RATE:,.0f}/s steady"
+        f"within {FLAT:.0%} (spread {spread:.0%}; {trend(args.counts, steady)}); memory:// >= "
+        f"{MEMORY_RATE:,.0f}/s steady"
     )
     print(STEADY)
     if missed:

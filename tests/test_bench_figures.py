@@ -143,6 +143,23 @@ def test_short_counts_run_several_times_a_round(bench: ModuleType) -> None:
     assert "one run" in bench.conditions("ActiveMQ", [1000], _Args(), repeat=1)
 
 
+def test_the_output_says_which_way_the_rate_moves_with_the_count(bench: ModuleType) -> None:
+    assert bench.trend([1000, 5000, 20000], [3600, 4000, 4500]) == "20,000 reads 25% above 1,000"
+    assert bench.trend([1000, 20000], [900, 13]) == "20,000 reads 99% below 1,000"
+
+
+def test_the_conditions_give_the_machine_speed_at_the_start_and_the_end(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bench, "SPEED", 0.33)
+    monkeypatch.setattr(bench, "SPEED_END", 0.0)
+    assert bench.conditions("ActiveMQ", [1000], _Args()).endswith("took 0.33 s at the start")
+    monkeypatch.setattr(bench, "SPEED_END", 0.79)
+    assert "took 0.33 s at the start and 0.79 s at the end" in bench.conditions(
+        "ActiveMQ", [1000], _Args()
+    )
+
+
 class _Args:
     workers, batch = 2, 20
 
