@@ -179,10 +179,10 @@ class DrainWatch:
     10%-90% window (ActiveMQ, 2026-11-30), which read up to a quarter above the rate while
     every step worked; at 5,000 and 20,000, at 88-100%.
 
-    ``depth`` gives the queue's messages, unacknowledged included (None: not watched, and
-    ``drained`` stays None); it is asked every 5 ms,
-    or every 200th of the time since the start when that is longer (a run of upstream's can
-    last 15 minutes: its broker is asked a few hundred times, not 180,000)."""
+    ``depth`` gives the queue's messages, unacknowledged included (on RabbitMQ those ready
+    only, see rabbit_depth; None: not watched, and ``drained`` stays None). It is asked every
+    5 ms, or every 200th of the time since the start when that is longer (a run of upstream's
+    can last 15 minutes: its broker is asked a few hundred times, not 180,000)."""
 
     def __init__(self, depth: Callable[[], int] | None) -> None:
         self.depth = depth
