@@ -10,8 +10,8 @@
 For each message count (default 1,000, 5,000 and 20,000, the same for every stack) the
 recipe messages are injected once both services report idle; the figure is recipe messages
 per second at step 3: steady (the median of the per-second rates after the first 10% arrived
-and the broker confirmed the last injected message, up to when the first step's queue was
-seen empty, see steady_rate) and overall (from the first injection to the last arrival). Our
+and the broker confirmed the last injected message, up to when the first step was done, see
+steady_rate) and overall (from the first injection to the last arrival). Our
 stacks run --repeat rounds (default 5) of every count, interleaved, counts under 5,000 several
 times a round (runs_per_round), and report the median run; upstream runs each count once.
 
@@ -42,13 +42,14 @@ import os
 import queue
 import signal
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -58,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 from counting import Counter, MemoryCounter, amqp_counter  # noqa: E402
 
 from tests.brokers import free_port, free_ports  # noqa: E402
+from tests.upstream.forward_service import MARK_ENV  # noqa: E402
 from zocalo_nb.config import Settings  # noqa: E402
 from zocalo_nb.dispatch import start_messages  # noqa: E402
 from zocalo_nb.recipe import Recipe, RecipeBuilder  # noqa: E402
@@ -69,6 +71,7 @@ from zocalo_nb.transport import MemoryBroker, Message, RawBody, Transport, conne
 from zocalo_nb.transport.message import encode  # noqa: E402
 from zocalo_nb.transport.rabbitmq_api import ManagementAPI  # noqa: E402
 from zocalo_nb.transport.topology import Topology  # noqa: E402
+from zocalo_nb.wire.events import EVENTS_TOPIC, EventState  # noqa: E402
 
 BENCH_QUEUES = ["bench.a", "bench.b", "bench.end"]
 #: Recipe messages injected per transaction (the same injector for every stack).
@@ -76,12 +79,15 @@ INJECT_BATCH = 100
 STEADY = (
     "  steady: the median of the per-second rates of recipe messages at step 3 after the first "
     "10% arrived\n  and the broker confirmed the last injected message (until then it also "
-    "takes in the injection,\n  which short runs never see), up to when the first step's "
-    "queue was seen empty (from then on\n  only the second step works, on what waits for it, "
+    "takes in the injection,\n  which short runs never see), up to when the first step had "
+    "committed every message (from then on\n  only the second step works, on what waits for it, "
     "and arrivals come faster: at 1,000 that was\n  up to 29% of the window); when that "
     "stretch is under 10 s, the rate from there to the 90% arrival\n  or the first step's "
     "end. overall: from the first injection to the last arrival. The targets are\n  about "
-    "the steady figures."
+    "the steady figures. When the first step was done: from our services' events, from the "
+    "time\n  upstream's first service wrote after its last commit, from memory://'s own count; "
+    "the broker\n  is not asked (each answer of ActiveMQ's statistics plugin cost it "
+    "0.7-2.3 ms of CPU)."
 )
 #: Targets (issues 16 and 19): ours/upstream on RabbitMQ; ours on ActiveMQ, flat within 10%
 #: over the message counts; memory://.
@@ -137,13 +143,13 @@ def steady_rate(
     """The median of per-second rates after the first 10% of ``arrivals`` and after
     ``quiet_from`` (when the injector finished: until then the broker also takes in the
     injected messages, which runs short enough to have 10% arrived only later never see),
-    up to ``drained`` (when the first step's queue was seen empty: from then on only the later
-    steps work, on what waits between them, and arrivals come faster, see DrainWatch); for a
+    up to ``drained`` (when the first step was done: from then on only the later steps work,
+    on what waits between them, and arrivals come faster, see DrainWatch); for a
     stretch shorter than ten seconds, the rate from there to the 90% arrival or ``drained``,
     whichever comes first. (Bins of a tenth of a short stretch held a few commits of 20
     messages each, so their median jumped by a fifth from run to run: 3,675 / 4,654 / 5,806
     msg/s for the same 1,000.) When the injector finished after the 90% arrival, from the 10%
-    arrival regardless; when the first step was seen empty before the window's start, up to
+    arrival regardless; when the first step was done before the window's start, up to
     the 90% arrival regardless."""
     first = len(arrivals) // 10
     last = len(arrivals) - 1 - first
@@ -179,10 +185,15 @@ class DrainWatch:
     10%-90% window (ActiveMQ, 2026-11-30), which read up to a quarter above the rate while
     every step worked; at 5,000 and 20,000, at 88-100%.
 
-    ``depth`` gives the queue's messages, unacknowledged included (on RabbitMQ those ready
-    only, see rabbit_depth; None: not watched, and ``drained`` stays None). It is asked every
-    5 ms, or every 200th of the time since the start when that is longer (a run of upstream's
-    can last 15 minutes: its broker is asked a few hundred times, not 180,000)."""
+    For memory:// only, where ``depth`` is the embedded broker's count (a lock and a lookup).
+    A broker over the network is not asked: ActiveMQ's statistics plugin took 0.7-2.3 ms of
+    the broker's CPU per question, and asked every 5 ms it slowed the very runs it watched
+    (2026-12-01, 1,000 messages: ours 5% overall, upstream's 15-35%); there the stacks say
+    when their first step is done (StepEvents, CommitMark).
+
+    ``depth`` gives the queue's messages, unacknowledged included (None: not watched, and
+    ``drained`` stays None). It is asked every 5 ms, or every 200th of the time since the
+    start when that is longer."""
 
     def __init__(self, depth: Callable[[], int] | None) -> None:
         self.depth = depth
@@ -216,6 +227,61 @@ class DrainWatch:
                 self._stop.wait(max(0.005, (asked - started) / 200))
         except Exception as error:  # reported by __exit__
             self.error = error
+
+
+class StepEvents:
+    """Notes when our first step has committed all ``count`` recipe messages, from the
+    services' own lifecycle events (a "succeeded" event per message, one frame per
+    transaction, sent in the transaction itself): the moment the last one arrives here is
+    when the first step was done, as DrainWatch's empty queue, without asking the broker
+    anything. It costs this process a subscription and a JSON decode a transaction."""
+
+    def __init__(self, transport: Transport, count: int, step: int = 1) -> None:
+        self.transport, self.count, self.step = transport, count, step
+        self.injected = threading.Event()  # as DrainWatch's (not needed: events come after)
+        self.drained: float | None = None
+        self._done = 0
+        self._subscription: Any = None
+
+    def __enter__(self) -> StepEvents:
+        self._subscription = self.transport.subscribe_topic(EVENTS_TOPIC, self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.transport.unsubscribe(self._subscription)
+
+    def _seen(self, message: Message) -> None:
+        events = message.body if isinstance(message.body, list) else []
+        self._done += sum(
+            1
+            for event in events
+            if event.get("step") == self.step and event.get("state") == EventState.SUCCEEDED
+        )
+        if self.drained is None and self._done >= self.count:
+            self.drained = time.perf_counter()
+
+
+class CommitMark:
+    """Notes when upstream's first step committed its last message: its service process
+    (tests/upstream/forward_service.py, given ``env``) writes ``time.perf_counter()`` after
+    every commit into the 8 bytes of ``path`` (a shared mapping: well under a microsecond a
+    message, against upstream's 2-3 ms). Upstream's services send no events, and asking the
+    broker perturbed them most (DrainWatch). The clock is CLOCK_MONOTONIC, the same in every
+    process of the machine. ``drained`` is read when the run ends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.write_bytes(bytes(8))
+        self.env = {MARK_ENV: str(path)}
+        self.injected = threading.Event()
+        self.drained: float | None = None
+
+    def __enter__(self) -> CommitMark:
+        return self  # the file is new: its service process maps it when it starts
+
+    def __exit__(self, *exc: object) -> None:
+        (moment,) = struct.unpack("d", self.path.read_bytes()[:8])
+        self.drained = moment or None
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -270,12 +336,12 @@ def inject_and_time(
     count: int,
     counter: Callable[[Callable[[int], None]], Counter | MemoryCounter] | None = None,
     watch: CpuWatch | None = None,
-    first_depth: Callable[[], int] | None = None,
+    drain: DrainWatch | StepEvents | CommitMark | None = None,
 ) -> Rates:
     """Inject ``count`` recipe messages and time their arrival at ``end``: through
     ``counter`` (a raw wire-protocol reader, see counting.py) when given, else through a
-    subscription of ``transport``. ``first_depth`` gives the depth of the first step's queue
-    (see DrainWatch)."""
+    subscription of ``transport``. ``drain`` says when the first step was done (DrainWatch,
+    StepEvents, CommitMark; None: the window is not capped, see steady_rate)."""
     arrivals: list[float] = []
     done = threading.Event()
 
@@ -300,9 +366,9 @@ def inject_and_time(
         RawBody(encode({**template.body, "environment": {"ID": f"run-{n}"}})) for n in range(count)
     ]
     time.sleep(0.3)
-    with DrainWatch(first_depth) as drain:
+    with drain or DrainWatch(None) as drained:
         before = watch.snapshot() if watch else None
-        started, injected = _inject(transport, template, bodies, drain.injected)
+        started, injected = _inject(transport, template, bodies, drained.injected)
         _wait(done, reader, count, arrivals)
     arrivals = list(arrivals)
     if not arrivals:
@@ -314,7 +380,7 @@ def inject_and_time(
     return Rates(
         count=count,
         overall=len(arrivals) / (arrivals[-1] - started),
-        steady=steady_rate(arrivals, started + injected, drain.drained),
+        steady=steady_rate(arrivals, started + injected, drained.drained),
         injected=injected,
         cpu=cpu,  # type: ignore[arg-type]
         arrived=len(arrivals),
@@ -351,12 +417,6 @@ def _wait(done: threading.Event, reader: Any, count: int, arrivals: list[float])
     finally:
         if reader is not None:
             reader.close()
-
-
-def depth_of(probe: Transport, queue: str) -> Callable[[], int]:
-    """The depth of ``queue`` as the broker reports it, asked over ``probe`` (a connection of
-    its own: the injector's is busy with its transactions)."""
-    return lambda: probe.statistics(queue).depth
 
 
 def wait_idle(transport: Transport, services: int, match: Callable[[dict[str, Any]], bool]) -> None:
@@ -478,15 +538,30 @@ def bench_ours(
         [(base, {"ZOCALO_NB_QUEUES": "bench.a"}), (base, {"ZOCALO_NB_QUEUES": "bench.b"})]
     )
     try:
-        with connect(Settings.build(url, prefix=prefix, prefetch=500)) as transport, \
-                connect(Settings.build(url, prefix=prefix)) as probe:  # fmt: skip
+        with connect(Settings.build(url, prefix=prefix, prefetch=500)) as transport:
             wait_idle(transport, 2, lambda s: s["service"] == "forward")
             return inject_and_time(
                 transport, recipe("bench.a", "bench.b", "bench.end"), "bench.end", count,
-                watch=CpuWatch(BROKER_PID, processes), first_depth=depth_of(probe, "bench.a"),
+                watch=CpuWatch(BROKER_PID, processes),
+                drain=StepEvents(transport, count) if events else None,
             )  # fmt: skip
     finally:
         stop(processes)
+
+
+def commit_mark() -> CommitMark:
+    """A CommitMark in a new file of its own."""
+    handle, path = tempfile.mkstemp(prefix="bench-mark-")
+    os.close(handle)
+    return CommitMark(Path(path))
+
+
+def run_upstream(options: list[str], mark: CommitMark) -> list[subprocess.Popen[bytes]]:
+    """Upstream's two forwarding services; the first notes its commits in ``mark``."""
+    base = [sys.executable, "-m", "tests.upstream.forward_service"]
+    return run_processes(
+        [([*base, "bench.a", *options], mark.env), ([*base, "bench.b", *options], {})]
+    )
 
 
 def bench_upstream(settings: Settings, count: int) -> Rates:
@@ -503,21 +578,19 @@ def bench_upstream(settings: Settings, count: int) -> Rates:
         "--stomp-prfx",
         prefix,
     ]
-    base = [sys.executable, "-m", "tests.upstream.forward_service"]
-    processes = run_processes(
-        [([*base, "bench.a", *options], {}), ([*base, "bench.b", *options], {})]
-    )
+    mark = commit_mark()
+    processes = run_upstream(options, mark)
     url = settings.redacted_url().replace("***", str(settings.password))
     try:
-        with connect(Settings.build(url, prefix=prefix, prefetch=500)) as transport, \
-                connect(Settings.build(url, prefix=prefix)) as probe:  # fmt: skip
+        with connect(Settings.build(url, prefix=prefix, prefetch=500)) as transport:
             wait_idle(transport, 2, lambda s: s.get("serviceclass") == "UpstreamForward")
             return inject_and_time(
                 transport, recipe("bench.a", "bench.b", "bench.end"), "bench.end", count,
-                watch=CpuWatch(BROKER_PID, processes), first_depth=depth_of(probe, "bench.a"),
+                watch=CpuWatch(BROKER_PID, processes), drain=mark,
             )  # fmt: skip
     finally:
         stop(processes)
+        mark.path.unlink()
 
 
 def rabbit_counter(node: RabbitMQ, vhost: str) -> Callable[[Callable[[int], None]], Counter]:
@@ -529,25 +602,6 @@ def rabbit_counter(node: RabbitMQ, vhost: str) -> Callable[[Callable[[int], None
         )
 
     return start
-
-
-@contextlib.contextmanager
-def rabbit_depth(node: RabbitMQ, vhost: str, queue: str) -> Iterator[Callable[[], int]]:
-    """The messages ready in ``queue`` as RabbitMQ says at once (a passive declare on a pika
-    connection of its own; the management API's depths lag by its statistics interval, 5 s).
-    Unacknowledged ones are not counted: the first step's queue reads empty with up to a
-    prefetch of its messages still in hand, a little before it is done."""
-    import pika  # upstream's AMQP client, installed beside it
-
-    credentials = pika.PlainCredentials(node.user, node.password)
-    connection = pika.BlockingConnection(
-        pika.ConnectionParameters("127.0.0.1", node.port, vhost, credentials)
-    )
-    channel = connection.channel()
-    try:
-        yield lambda: int(channel.queue_declare(queue, passive=True).method.message_count)
-    finally:
-        connection.close()
 
 
 def rabbit_vhost(node: RabbitMQ, name: str) -> str:
@@ -578,23 +632,24 @@ def rabbit_vhost(node: RabbitMQ, name: str) -> str:
     )
 
 
-def bench_ours_rabbitmq(node: RabbitMQ, count: int, workers: int, batch: int) -> Rates:
+def bench_ours_rabbitmq(
+    node: RabbitMQ, count: int, workers: int, batch: int, events: bool = True
+) -> Rates:
     name = f"ours-{uuid.uuid4().hex[:6]}"
     url = rabbit_vhost(node, name)
     base = [
         sys.executable, "-m", "zocalo_nb.cli", "service", "forward", "--broker", url,
-        "--workers", str(workers), "--batch", str(batch),
+        "--workers", str(workers), "--batch", str(batch), *([] if events else ["--no-events"]),
     ]  # fmt: skip
     processes = run_processes(
         [(base, {"ZOCALO_NB_QUEUES": "bench.a"}), (base, {"ZOCALO_NB_QUEUES": "bench.b"})]
     )
     try:
-        with connect(Settings.build(url, prefetch=500)) as transport, \
-                rabbit_depth(node, name, BENCH_QUEUES[0]) as depth:  # fmt: skip
+        with connect(Settings.build(url, prefetch=500)) as transport:
             wait_idle(transport, 2, lambda s: s["service"] == "forward")
             return inject_and_time(
                 transport, recipe(*BENCH_QUEUES), "bench.end", count, rabbit_counter(node, name),
-                CpuWatch(node.pid(), processes), depth,
+                CpuWatch(node.pid(), processes), StepEvents(transport, count) if events else None,
             )  # fmt: skip
     finally:
         stop(processes)
@@ -607,20 +662,18 @@ def bench_upstream_rabbitmq(node: RabbitMQ, count: int) -> Rates:
         "--rabbit-host", "127.0.0.1", "--rabbit-port", str(node.port),
         "--rabbit-user", node.user, "--rabbit-pass", node.password, "--rabbit-vhost", name,
     ]  # fmt: skip
-    base = [sys.executable, "-m", "tests.upstream.forward_service"]
-    processes = run_processes(
-        [([*base, "bench.a", *options], {}), ([*base, "bench.b", *options], {})]
-    )
+    mark = commit_mark()
+    processes = run_upstream(options, mark)
     try:
-        with connect(Settings.build(url, prefetch=500)) as transport, \
-                rabbit_depth(node, name, BENCH_QUEUES[0]) as depth:  # fmt: skip
+        with connect(Settings.build(url, prefetch=500)) as transport:
             wait_idle(transport, 2, lambda s: s.get("serviceclass") == "UpstreamForward")
             return inject_and_time(
                 transport, recipe(*BENCH_QUEUES), "bench.end", count, rabbit_counter(node, name),
-                CpuWatch(node.pid(), processes), depth,
+                CpuWatch(node.pid(), processes), mark,
             )  # fmt: skip
     finally:
         stop(processes)
+        mark.path.unlink()
 
 
 def table(rows: list[tuple[str, list[Rates]]], counts: list[int]) -> None:
@@ -699,7 +752,9 @@ def conditions(broker: str, counts: list[int], args: argparse.Namespace, repeat:
     return (
         f"3-step recipe, two forwarding services, transactions on, {broker}; recipe messages "
         f"per second at step 3 for {', '.join(f'{n:,}' for n in counts)} messages (the same "
-        f"counts for every stack); ours: {args.workers} worker(s), batch {args.batch}, {runs}; "
+        f"counts for every stack); ours: {args.workers} worker(s), batch {args.batch}, {runs}"
+        + ("; no events, so ours are measured to the 90% arrival" if args.no_events else "")
+        + "; "
         f"{datetime.date.today()}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         f"; a fixed Python loop (10 million additions) took {SPEED:.2f} s at the start"
         + (f" and {SPEED_END:.2f} s at the end" if SPEED_END else "")
@@ -716,7 +771,10 @@ def main_rabbitmq(args: argparse.Namespace) -> int:
     )
     node.start()
     try:
-        ours = [bench_ours_rabbitmq(node, n, args.workers, args.batch) for n in args.counts]
+        ours = [
+            bench_ours_rabbitmq(node, n, args.workers, args.batch, not args.no_events)
+            for n in args.counts
+        ]
         upstream = [] if args.only_ours else [bench_upstream_rabbitmq(node, n) for n in args.counts]
     finally:
         node.stop()
@@ -756,7 +814,7 @@ def bench_memory(count: int, workers: int, batch: int) -> Rates:
             "bench.end",
             count,
             counter=lambda arrived: MemoryCounter(broker, transport.name("bench.end"), arrived),
-            first_depth=lambda: broker.stats(transport.name("bench.a"))[0],
+            drain=DrainWatch(lambda: broker.stats(transport.name("bench.a"))[0]),
         )
         transport.close()
     broker.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import struct
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 
 from tests.brokers import eventually, upstream_service
 from tests.service.helpers import Collector, pipeline
+from tests.upstream.forward_service import MARK_ENV
 from zocalo_nb.config import Settings
 from zocalo_nb.dispatch import StepContext, submit
 from zocalo_nb.recipe import RecipeBuilder
@@ -83,7 +85,7 @@ def test_an_upstream_go_style_request_is_dispatched_by_our_dispatcher(
 
 
 def test_a_recipe_passes_from_our_service_through_an_upstream_one_and_back(
-    ours: Transport, settings: Settings
+    ours: Transport, settings: Settings, tmp_path: Path
 ) -> None:
     b = RecipeBuilder()
     mine, theirs, mine_again, end = (
@@ -102,7 +104,12 @@ def test_a_recipe_passes_from_our_service_through_an_upstream_one_and_back(
 
     options = ("--stomp-host", settings.host, "--stomp-port", str(settings.port))
     login = ("--stomp-user", str(settings.username), "--stomp-pass", str(settings.password))
-    with upstream_service("mix.upstream", *options, *login, "--stomp-prfx", settings.prefix):
+    mark = tmp_path / "mark"  # the upstream service notes each commit (bench_pipeline.py)
+    mark.write_bytes(bytes(8))
+    with upstream_service(
+        "mix.upstream", *options, *login, "--stomp-prfx", settings.prefix,
+        env={MARK_ENV: str(mark)},
+    ):  # fmt: skip
         assert eventually(
             lambda: any(
                 s.get("serviceclass") == "UpstreamForward" and s.get("status") == 2
@@ -112,8 +119,12 @@ def test_a_recipe_passes_from_our_service_through_an_upstream_one_and_back(
         )
         end_collector = Collector(ours, "mix.end")
         with ServiceRunner([Service("ours", hop, queues=("mix.a", "mix.c"))], settings):
+            submitted = time.perf_counter()
             run = submit(b.build(), transport=ours)
             assert eventually(lambda: len(end_collector.messages) == 1, timeout=30)
+            arrived = time.perf_counter()
+        (committed,) = struct.unpack("d", mark.read_bytes())
+        assert submitted < committed < arrived  # the same clock in every process
         body = end_collector.messages[0].body
         assert body["environment"]["ID"] == run.id
         assert body["payload"] == {"hops": ["mix.a", "mix.c"]}  # upstream forwarded it untouched
