@@ -93,7 +93,7 @@ STEADY = (
 #: over the message counts; memory://.
 RABBITMQ_RATIO, ACTIVEMQ_RATE, FLAT, MEMORY_RATE = 10.0, 3000.0, 0.10, 10000.0
 #: Messages a count's runs add up to in each round at least (see runs_per_round).
-SHORT_RUNS = 5000
+SHORT_RUNS = 10_000
 #: Broker warm-up: pipeline rounds until two agree within WARM_AGREE (at least and at most
 #: WARM_ROUNDS).
 WARM_AGREE, WARM_ROUNDS = 0.10, (3, 8)
@@ -694,7 +694,10 @@ def runs_per_round(count: int) -> int:
     """How often ``count`` runs in each round of :func:`repeated`: enough for SHORT_RUNS
     messages. A run of 1,000 is measured over about 0.2 s, where one stall of the broker's
     (a collection, a checkpoint) of 50 ms moves it by a quarter (50 ms bins: 0 to 9,000 msg/s
-    within one run, 2026-11-30); five per round make its median as steady as that of 5,000."""
+    within one run, 2026-11-30). Runs of 5,000 (about 2.5 s) still moved by a quarter: one a
+    round, five in all, their median alone made the spread over the counts 4-13% in three
+    benchmarks of the same code (2026-12-01, single runs 1,713-2,289 msg/s); so 10,000
+    messages a round: 1,000 ten times, 5,000 twice, 20,000 once."""
     return max(1, -(-SHORT_RUNS // count))
 
 

@@ -174,17 +174,17 @@ def test_repeated_runs_are_interleaved_and_the_median_run_is_reported(bench: Mod
         order.append(count)
         return bench.Rates(count, 0.0, float(next(figures)), 0.0)
 
-    runs = bench.repeated(run, [5000, 20000], 3)
-    assert order == [5000, 20000, 5000, 20000, 5000, 20000]
+    runs = bench.repeated(run, [10000, 20000], 3)
+    assert order == [10000, 20000, 10000, 20000, 10000, 20000]
     assert [[r.steady for r in found] for found in runs] == [[10, 30, 20], [50, 60, 40]]
     assert [bench.median_run(found).steady for found in runs] == [20, 50]
-    line = bench.each_run("ours", runs, [5000, 20000])
-    assert "5,000: 10 / 30 / 20; 20,000: 50 / 60 / 40" in line
+    line = bench.each_run("ours", runs, [10000, 20000])
+    assert "10,000: 10 / 30 / 20; 20,000: 50 / 60 / 40" in line
 
 
 def test_short_counts_run_several_times_a_round(bench: ModuleType) -> None:
     # A run of 1,000 is over in a fraction of a second, where one stall of the broker's moves
-    # it by a quarter: each round holds as many of its messages as one run of 5,000.
+    # it by a quarter, and a run of 5,000 in 2.5 s: each round holds 10,000 of each count's.
     order: list[int] = []
 
     def run(count: int) -> object:
@@ -192,12 +192,12 @@ def test_short_counts_run_several_times_a_round(bench: ModuleType) -> None:
         return bench.Rates(count, 0.0, float(len(order)), 0.0)
 
     runs = bench.repeated(run, [1000, 3000, 20000], 2)
-    assert order == [1000] * 5 + [3000] * 2 + [20000] + [1000] * 5 + [3000] * 2 + [20000]
-    assert [len(found) for found in runs] == [10, 4, 2]
-    assert bench.median_run(runs[0]).steady == 5  # the lower middle of 10
+    assert order == [1000] * 10 + [3000] * 4 + [20000] + [1000] * 10 + [3000] * 4 + [20000]
+    assert [len(found) for found in runs] == [20, 8, 2]
+    assert bench.median_run(runs[0]).steady == 10  # the lower middle of 20
     text = bench.conditions("ActiveMQ", [1000, 3000, 20000], _Args(), repeat=2)
     assert "2 interleaved rounds of every count" in text
-    assert "1,000: 5 runs a round" in text and "3,000: 2 runs a round" in text
+    assert "1,000: 10 runs a round" in text and "3,000: 4 runs a round" in text
     assert "20,000:" not in text
     assert "one run" in bench.conditions("ActiveMQ", [1000], _Args(), repeat=1)
 
