@@ -12,7 +12,7 @@ recipe messages are injected once both services report idle; the figure is recip
 per second at step 3: steady (the median of the per-second rates after the first 10% arrived
 and the broker confirmed the last injected message, up to when the first step was done, see
 steady_rate) and overall (from the first injection to the last arrival). Our
-stacks run --repeat rounds (default 5) of every count, interleaved, counts under 5,000 several
+stacks run --repeat rounds (default 5) of every count, interleaved, counts under 10,000 several
 times a round (runs_per_round), and report the median run; upstream runs each count once.
 
 Upstream's rate on ActiveMQ falls with the count (ActiveMQ's STOMP transacted-ack list,
@@ -844,7 +844,7 @@ def main() -> int:
         "--repeat",
         type=int,
         default=5,
-        help="rounds of every count for our stacks, interleaved (counts under 5,000 run "
+        help="rounds of every count for our stacks, interleaved (counts under 10,000 run "
         "several times a round); the median run is reported (default 5; upstream runs once "
         "per count: its 20,000 take up to 15 minutes)",
     )
