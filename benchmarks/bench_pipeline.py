@@ -756,7 +756,7 @@ def conditions(broker: str, counts: list[int], args: argparse.Namespace, repeat:
         f"3-step recipe, two forwarding services, transactions on, {broker}; recipe messages "
         f"per second at step 3 for {', '.join(f'{n:,}' for n in counts)} messages (the same "
         f"counts for every stack); ours: {args.workers} worker(s), batch {args.batch}, {runs}"
-        + ("; no events, so ours are measured to the 90% arrival" if args.no_events else "")
+        + ("; no events, so ours on the broker run to the 90% arrival" if args.no_events else "")
         + "; "
         f"{datetime.date.today()}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         f"; a fixed Python loop (10 million additions) took {SPEED:.2f} s at the start"
