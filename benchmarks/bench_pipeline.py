@@ -188,7 +188,7 @@ class DrainWatch:
     For memory:// only, where ``depth`` is the embedded broker's count (a lock and a lookup).
     A broker over the network is not asked: ActiveMQ's statistics plugin took 0.7-2.3 ms of
     the broker's CPU per question, and asked every 5 ms it slowed the very runs it watched
-    (2026-12-01, 1,000 messages: ours 5% overall, upstream's 15-35%); there the stacks say
+    (2026-12-01, 1,000 messages: ours 5% overall, upstream's 14%, by medians); there the stacks say
     when their first step is done (StepEvents, CommitMark).
 
     ``depth`` gives the queue's messages, unacknowledged included (None: not watched, and

@@ -112,7 +112,7 @@ def test_a_failing_depth_probe_ends_the_run_with_its_error(bench: ModuleType) ->
 def test_our_first_step_says_when_it_is_done_through_its_events(bench: ModuleType) -> None:
     # Found 2026-12-01: asking ActiveMQ's statistics plugin every 5 ms for the first step's
     # depth cost its broker 0.7-2.3 ms of CPU a question and slowed the runs it measured
-    # (1,000 messages: ours by 5% overall, upstream's by 15-35%). Our services' own events
+    # (1,000 messages: ours by 5% overall, upstream's by 14%, medians). Our services' own events
     # say when the first step is done, with nothing asked of the broker.
     import threading
 
