@@ -5,11 +5,12 @@ status topic says "processing" while busy and "idle" soon after."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 from tests.brokers import Counting, eventually
-from tests.service.helpers import pipeline
+from tests.service.helpers import pipeline, step_two
 from zocalo_nb.dispatch import StepContext, submit
 from zocalo_nb.service import Service, ServiceRunner
 from zocalo_nb.service.watch import SlowWatch
@@ -117,3 +118,49 @@ def test_a_batch_done_before_the_status_thread_looked_is_still_announced() -> No
     finally:
         client.close()
         broker.close()
+
+
+def test_on_memory_a_worker_gets_its_messages_without_the_delivery_thread() -> None:
+    # The receiver only puts a message in the worker's inbox (a hand-off subscription), so
+    # the embedded broker calls it on the thread that made the message deliverable (a send
+    # or a commit), never on the transport's delivery thread. Going through
+    # the transport's delivery thread cost a thread switch and back per message.
+    broker = MemoryBroker()
+    client = broker.connect()
+    end: list[Any] = []
+    client.subscribe("pipe.end", lambda m: (end.append(m.body["payload"]), client.ack(m)))
+    runner = ServiceRunner(
+        [Service("a", step_two, queues=("pipe.a",)), Service("b", step_two, queues=("pipe.b",))],
+        broker=broker,
+    )
+    received: list[tuple[str, str]] = []
+    make = runner._receiver
+
+    def receiver(service: Service, inbox: Any) -> Any:
+        put = make(service, inbox)
+
+        def receive(message: Any) -> None:
+            received.append((service.name, threading.current_thread().name))
+            put(message)
+
+        return receive
+
+    runner._receiver = receiver  # type: ignore[method-assign]
+    try:
+        with runner:
+            for _ in range(20):
+                submit(pipeline(), transport=client)
+            broker.join()
+    finally:
+        client.close()
+        broker.close()
+    assert len(end) == 20 and all(p == {"n": 2} for p in end)
+    assert len(received) == 40
+    # The first step's messages: from the submitter, or, past the prefetch, from the
+    # worker's commit that made room for them.
+    worker = "zocalo-nb-worker-0"
+    assert {name for service, name in received if service == "a"} <= {
+        threading.current_thread().name,
+        worker,
+    }
+    assert {name for service, name in received if service == "b"} == {worker}

@@ -144,3 +144,92 @@ def test_sends_acks_and_deliveries_notify_nobody_unless_a_join_waits() -> None:
         assert not joined.is_alive()
         assert counting.notified >= 1
     broker.close()
+
+
+def test_a_handoff_callback_runs_where_the_message_becomes_deliverable() -> None:
+    # The service runner's receivers only put messages in a worker's inbox: on memory://
+    # they run on the sending (acking, closing) thread, not via the transport's delivery
+    # thread, whose switch and back cost the pipeline a fifth of its rate.
+    broker = MemoryBroker()
+    sender, receiver = broker.connect(), broker.connect()
+    inbox: list[tuple[str, Message]] = []
+    receiver.subscribe(
+        "work",
+        lambda m: inbox.append((threading.current_thread().name, m)),
+        ack="cumulative",
+        prefetch=5,
+        handoff=True,
+    )
+    for n in range(3):
+        sender.send("work", {"n": n})
+    me = threading.current_thread().name
+    # Already there when send returns: nothing else ran in between.
+    assert [(name, m.body["n"]) for name, m in inbox] == [(me, 0), (me, 1), (me, 2)]
+    assert inbox[0][1].subscription and not inbox[0][1].redelivered
+
+    # join() waits until they are acked, not until the callback returned.
+    def ack_later() -> None:
+        time.sleep(0.3)
+        receiver.ack(inbox[-1][1])  # cumulative: all three
+
+    acker = threading.Thread(target=ack_later, name="acker")
+    started = time.monotonic()
+    acker.start()
+    broker.join(timeout=5)
+    assert time.monotonic() - started >= 0.25
+    assert broker.stats("test.work")[0] == 0
+    acker.join()
+    sender.close(), receiver.close(), broker.close()
+
+
+def test_a_handoff_subscription_gets_redeliveries_on_the_thread_that_gave_them_up() -> None:
+    broker = MemoryBroker()
+    holder, taker = broker.connect(), broker.connect()
+    held: list[Message] = []
+    holder.subscribe("work", held.append, prefetch=10)  # on holder's delivery thread
+    holder.send("work", {"n": 1})
+    assert eventually(lambda: len(held) == 1)
+    taken: list[tuple[str, Message]] = []
+    taker.subscribe(
+        "work",
+        lambda m: taken.append((threading.current_thread().name, m)),
+        prefetch=10,
+        handoff=True,
+    )
+    closer = threading.Thread(target=holder.close, name="closer")
+    closer.start()
+    closer.join()
+    assert [(name, m.body, m.redelivered) for name, m in taken] == [("closer", {"n": 1}, True)]
+    taker.ack(taken[0][1])
+    broker.join(timeout=5)
+    taker.close(), broker.close()
+
+
+def test_handoff_is_ignored_where_acks_do_not_say_when_the_work_is_done() -> None:
+    # ack="auto": join() counts a message done when its callback returns, so the callback
+    # keeps running on the delivery thread, and join() waits for it.
+    broker = MemoryBroker()
+    with broker.connect() as transport:
+        ran: list[str] = []
+
+        def slow(message: Message) -> None:
+            time.sleep(0.3)
+            ran.append(threading.current_thread().name)
+
+        transport.subscribe("auto", slow, ack="auto", handoff=True)
+        transport.send("auto", {})
+        broker.join(timeout=5)
+        assert ran == ["zocalo-nb-memory-delivery"]
+    broker.close()
+
+
+def test_a_handoff_callback_that_raises_is_reported_by_join() -> None:
+    broker = MemoryBroker()
+    with broker.connect() as transport:
+        sub = transport.subscribe("boom", lambda m: 1 / 0, handoff=True)
+        transport.send("boom", {})  # the promise is broken: the sender is not hurt by it
+        assert broker.stats("test.boom")[0] == 1  # still held, as after a raising callback
+        transport.unsubscribe(sub)  # given back: nothing is held any more
+    with pytest.raises(CallbackFailed, match="ZeroDivisionError"):
+        broker.join(timeout=5)
+    broker.close()

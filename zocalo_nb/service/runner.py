@@ -196,12 +196,16 @@ class ServiceRunner:
                         prefetch=prefetch_for(
                             service.batch or self.batch, self.transport.in_process
                         ),
+                        handoff=True,  # the receiver only puts it in the worker's inbox
                     )
                 # What the crash policy adds (the quarantine queue for crash suspects): one
                 # at a time, each handled as it arrives, so a crash blames the message in hand.
                 for extra in self.processor.crashes.extra_queues(name):
                     self.transport.subscribe(
-                        extra, self._receiver(service, self._quarantine), prefetch=1
+                        extra,
+                        self._receiver(service, self._quarantine),
+                        prefetch=1,
+                        handoff=True,
                     )
             for name in service.topics:
                 self.transport.subscribe_topic(name, self._receiver(service, first))

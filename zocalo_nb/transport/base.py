@@ -79,6 +79,8 @@ class Subscription:
     id: str
     destination: str
     kind: Kind
+    #: The callback only hands each message to another thread (see Transport.subscribe).
+    handoff: bool = False
 
 
 class Transport(abc.ABC):
@@ -251,6 +253,7 @@ class Transport(abc.ABC):
         *,
         ack: AckMode = "client",
         prefetch: int | None = None,
+        handoff: bool = False,
     ) -> Subscription:
         """Consume ``queue``: competing consumers share its messages. With ``ack="client"``
         every message must be acked or nacked; at most ``prefetch`` are held unacked.
@@ -259,21 +262,37 @@ class Transport(abc.ABC):
         message this subscription received before it. Use it when one thread handles the
         subscription's messages in the order received; on ActiveMQ it avoids a cost that
         grows with every message acked in a transaction on ``client-individual``
-        subscriptions (see ``ActiveMQ`` in README.md)."""
-        return self._subscribe_any("queue", queue, callback, ack, prefetch)
+        subscriptions (see ``ActiveMQ`` in README.md).
+
+        ``handoff=True`` promises that ``callback`` only hands each message on to a thread of
+        the caller's (a queue's ``put``): it returns at once and never raises. A transport
+        may then call it on whichever thread makes the message deliverable, its own locks
+        held. The in-process broker does so for acknowledged subscriptions, which saves a
+        thread switch per message (the service runner's workers; see
+        ``docs/memory-broker-speed.md``); the network transports call every callback on
+        their receiving thread in any case."""
+        return self._subscribe_any("queue", queue, callback, ack, prefetch, handoff)
 
     def subscribe_topic(self, topic: str, callback: Callback) -> Subscription:
         """Receive every message broadcast on ``topic`` from now on (auto-acknowledged)."""
         return self._subscribe_any("topic", topic, callback, "auto", None)
 
     def _subscribe_any(
-        self, kind: Kind, destination: str, callback: Callback, ack: AckMode, prefetch: int | None
+        self,
+        kind: Kind,
+        destination: str,
+        callback: Callback,
+        ack: AckMode,
+        prefetch: int | None,
+        handoff: bool = False,
     ) -> Subscription:
         if ack not in ("auto", "client", "cumulative"):
             raise TransportError(
                 f"unknown ack mode {ack!r}", hint='use "auto", "client" or "cumulative"'
             )
-        sub = Subscription(f"zocalo-nb-{next(self._ids)}", self.name(destination), kind)
+        sub = Subscription(
+            f"zocalo-nb-{next(self._ids)}", self.name(destination), kind, handoff=handoff
+        )
         self._subscribe(sub, callback, ack, prefetch or self.settings.prefetch)
         return sub
 

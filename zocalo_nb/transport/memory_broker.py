@@ -62,6 +62,8 @@ class Consumer:
     ack: str
     prefetch: int
     inflight: dict[str, Envelope] = field(default_factory=dict)
+    #: The callback runs where the message becomes deliverable (see MemoryTransport).
+    handoff: bool = False
 
 
 @dataclass
