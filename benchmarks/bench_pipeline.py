@@ -5,7 +5,9 @@
   several messages per transaction;
 - upstream: two forwarding ``CommonService`` processes started with upstream's own service
   starter (tests/upstream/forward_service.py: begin, ack, send onward, commit per message);
-- memory://: the same two services in-process on the embedded broker.
+- memory://: the same two services in-process on the embedded broker, with one worker (the
+  runner's default; the target is about it) and, for the record, with --workers
+  (MEMORY_WORKERS says why they differ).
 
 For each message count (default 1,000, 5,000 and 20,000, the same for every stack) the
 recipe messages are injected once both services report idle; the figure is recipe messages
@@ -88,6 +90,14 @@ STEADY = (
     "time\n  upstream's first service wrote after its last commit, from memory://'s own count; "
     "the broker\n  is not asked (each answer of ActiveMQ's statistics plugin cost it "
     "0.7-2.3 ms of CPU)."
+)
+MEMORY_WORKERS = (
+    "  memory:// runs its services in one interpreter: a second worker thread for a handler that\n"
+    "  never waits only contends for the GIL, and on two cores that contention made runs bimodal\n"
+    "  (2026-12-01, 20,000 messages: 3,600-4,200 or 7,900-11,300 msg/s, the slow ones spending\n"
+    "  250-380 us of CPU per recipe message against 90-140, 70-100 us of it in the kernel; pinned\n"
+    "  to one core, 11,000-13,100 every run). The target row uses the runner's default of one\n"
+    "  worker; more workers are for handlers that wait (jobs, I/O). docs/memory-broker-speed.md"
 )
 #: Targets (issues 16 and 19): ours/upstream on RabbitMQ; ours on ActiveMQ, flat within 10%
 #: over the message counts; memory://.
@@ -833,6 +843,13 @@ def main() -> int:
         help="message counts, each run by every stack (default 1000,5000,20000)",
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--memory-workers",
+        type=int,
+        default=1,
+        help="workers of the memory:// runner for the target row (default 1, the runner's "
+        "own default); --workers is run there too, for the record (MEMORY_WORKERS)",
+    )
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument(
         "--warm-up",
@@ -882,9 +899,13 @@ def main() -> int:
         instance.stop()
     ours = [median_run(runs) for runs in ours_runs]
     memory_runs = [] if args.only_ours else repeated(
-        lambda n: bench_memory(n, args.workers, args.batch), args.counts, args.repeat
+        lambda n: bench_memory(n, args.memory_workers, args.batch), args.counts, args.repeat
     )  # fmt: skip
     memory = [median_run(runs) for runs in memory_runs]
+    threads = args.only_ours or args.workers == args.memory_workers
+    memory_threads = [] if threads else repeated(
+        lambda n: bench_memory(n, args.workers, args.batch), args.counts, args.repeat
+    )  # fmt: skip
     global SPEED_END
     SPEED_END = python_speed()
     print(
@@ -902,12 +923,23 @@ def main() -> int:
     rows = [("zocalo_nb service x2 on ActiveMQ", ours)]
     if upstream:
         rows.insert(0, ("upstream CommonService x2 (StompTransport)", upstream))
-        rows.append(("zocalo_nb services on mem://", memory))
+        rows.append((f"zocalo_nb services on mem://, {args.memory_workers} worker(s)", memory))
+        if memory_threads:
+            rows.append(
+                (
+                    f"  the same, {args.workers} workers (no target)",
+                    [median_run(runs) for runs in memory_threads],
+                )
+            )
     table(rows, args.counts)
     if args.repeat > 1:
         print(each_run("ours on ActiveMQ", ours_runs, args.counts))
         if memory_runs:
             print(each_run("ours on mem://", memory_runs, args.counts))
+        if memory_threads:
+            print(
+                each_run(f"ours on mem:// with {args.workers} workers", memory_threads, args.counts)
+            )
     steady = [r.steady for r in ours]
     spread = (max(steady) - min(steady)) / max(steady)
     missed = min(steady) < ACTIVEMQ_RATE or spread > FLAT
@@ -919,8 +951,10 @@ def main() -> int:
     print(
         f"  targets: ours on ActiveMQ >= {ACTIVEMQ_RATE:,.0f}/s steady at every count and flat "
         f"within {FLAT:.0%} (spread {spread:.0%}; {trend(args.counts, steady)}); memory:// >= "
-        f"{MEMORY_RATE:,.0f}/s steady"
+        f"{MEMORY_RATE:,.0f}/s steady with {args.memory_workers} worker(s)"
     )
+    if memory_threads:
+        print(MEMORY_WORKERS)
     print(STEADY)
     if missed:
         print("  TARGET MISSED")

@@ -29,7 +29,9 @@ _STOP = object()
 
 class MemoryTransport(Transport):
     """A connection to a MemoryBroker. Callbacks run on one delivery thread per transport,
-    in order, as stomp.py's receiver thread does.
+    in order, as stomp.py's receiver thread does; those of hand-off subscriptions
+    (``subscribe(..., handoff=True)``, acknowledged ones) run where the message becomes
+    deliverable, in order too (see :meth:`enqueue_delivery`).
 
     Without a ``broker`` the transport makes a private one; share a broker between
     transports with ``broker.connect()`` or ``MemoryTransport(settings, broker)``.
