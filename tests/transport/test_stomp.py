@@ -338,3 +338,51 @@ def test_a_frame_is_encoded_as_stomp_py_encodes_it() -> None:
         Protocol12._escape_headers(None, escaped)  # type: ignore[arg-type]
         theirs = pack(convert_frame(Frame("SEND", escaped, body)))
         assert parsed(stomp_tx.frame("SEND", headers, body)) == parsed(theirs)
+
+
+def _silent_broker(
+    port: int, heartbeat_ms: int, connected: threading.Event, release: threading.Event
+) -> None:
+    """Answers one CONNECT, promising heartbeats it never sends, then stays silent (and the
+    socket open) until ``release``."""
+    with socket.create_server(("127.0.0.1", port)) as server:
+        server.settimeout(10)
+        client, _ = server.accept()
+        with client:
+            received = b""
+            while b"\x00" not in received:
+                received += client.recv(4096)
+            client.sendall(
+                f"CONNECTED\nversion:1.2\nheart-beat:{heartbeat_ms},{heartbeat_ms}\n\n\x00".encode()
+            )
+            connected.set()
+            release.wait(10)  # a broker that hangs: no frame, no heartbeat
+
+
+def test_a_broker_that_goes_silent_drops_the_connection_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # stomp.py calls on_heartbeat_timeout on every listener without asking whether it has
+    # one: ours had not, and its heartbeat thread ended with an AttributeError.
+    raised: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
+    port, connected, release = free_port(), threading.Event(), threading.Event()
+    server = threading.Thread(
+        target=_silent_broker, args=(port, 200, connected, release), daemon=True
+    )
+    server.start()
+    time.sleep(0.1)
+    transport = StompTransport(
+        Settings.build(f"stomp://guest:guest@127.0.0.1:{port}?heartbeat=200")
+    ).connect()
+    try:
+        assert connected.wait(5)
+        lost = threading.Event()
+        monkeypatch.setattr(transport, "_lost", lost.set)
+        assert lost.wait(5), "the silent connection was not dropped"
+        time.sleep(0.2)  # what the heartbeat thread does after the callbacks
+        assert raised == []
+    finally:
+        release.set()
+        transport.close()
+    server.join(5)

@@ -11,6 +11,9 @@ if TYPE_CHECKING:
     from zocalo_nb.transport.stomp import StompTransport
 
 log = logging.getLogger("zocalo_nb.transport.stomp")
+#: How many of the negotiated intervals stomp.py waits for a frame before it drops the
+#: connection (its ``heart_beat_receive_scale``, which we leave at its default).
+HEARTBEAT_GRACE = 1.5
 
 
 class HidePasscode(logging.Filter):
@@ -51,6 +54,15 @@ class Listener:
         waiter = self.transport._receipts.get(frame.headers.get("receipt-id", ""))
         if waiter is not None:  # the frame that asked for a receipt was refused
             waiter.fail(message)
+
+    def on_heartbeat_timeout(self) -> None:
+        # stomp.py calls this on every listener without asking whether it has one (a missing
+        # method ended its heartbeat thread with a traceback). It has closed the socket
+        # already, and on_disconnected, called from there, hands the loss to the transport.
+        log.warning(
+            "the broker sent nothing for %.1f heartbeat intervals: connection dropped",
+            HEARTBEAT_GRACE,
+        )
 
     def on_disconnected(self) -> None:
         if self.live:
