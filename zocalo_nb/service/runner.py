@@ -75,6 +75,11 @@ IDLE_SETTLE = 0.5
 class ServiceRunner:
     """Runs services (see module docstring). ``batch`` messages share one transaction.
 
+    ``workers``: threads handling messages. More than one pays for handlers that wait (jobs,
+    I/O); handlers that compute share one interpreter's GIL, and on ``memory://``, where the
+    broker shares it too, two such workers ran at a third to nine tenths of one's rate
+    (docs/memory-broker-speed.md). Processes on a real broker scale past one core.
+
     ``announce_after``: a ``received`` event is broadcast for handlers still running after
     this many seconds (0: for every message, at once).
     """
