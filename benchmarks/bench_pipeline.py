@@ -95,9 +95,10 @@ MEMORY_WORKERS = (
     "  memory:// runs its services in one interpreter: a second worker thread for a handler that\n"
     "  never waits only contends for the GIL, and on two cores that contention made runs bimodal\n"
     "  (2026-12-01, 20,000 messages: 3,600-4,200 or 7,900-11,300 msg/s, the slow ones spending\n"
-    "  250-380 us of CPU per recipe message against 90-140, 70-100 us of it in the kernel; pinned\n"
-    "  to one core, 11,000-13,100 every run). The target row uses the runner's default of one\n"
-    "  worker; more workers are for handlers that wait (jobs, I/O). docs/memory-broker-speed.md"
+    "  250-380 us of CPU per recipe message, 66-103 in the kernel, the fast ones 99-149 and 3-9;\n"
+    "  pinned to one core, 11,000-13,100 every run). The target row uses the runner's default\n"
+    "  of one worker; more workers are for handlers that wait (jobs, I/O).\n"
+    "  docs/memory-broker-speed.md"
 )
 #: Targets (issues 16 and 19): ours/upstream on RabbitMQ; ours on ActiveMQ, flat within 10%
 #: over the message counts; memory://.
