@@ -341,11 +341,11 @@ def test_a_frame_is_encoded_as_stomp_py_encodes_it() -> None:
 
 
 def _silent_broker(
-    port: int, heartbeat_ms: int, connected: threading.Event, release: threading.Event
+    server: socket.socket, heartbeat_ms: int, connected: threading.Event, release: threading.Event
 ) -> None:
     """Answers one CONNECT, promising heartbeats it never sends, then stays silent (and the
     socket open) until ``release``."""
-    with socket.create_server(("127.0.0.1", port)) as server:
+    with server:
         server.settimeout(10)
         client, _ = server.accept()
         with client:
@@ -366,21 +366,33 @@ def test_a_broker_that_goes_silent_drops_the_connection_without_a_traceback(
     # one: ours had not, and its heartbeat thread ended with an AttributeError.
     raised: list[BaseException | None] = []
     monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
-    port, connected, release = free_port(), threading.Event(), threading.Event()
+    listening = socket.create_server(("127.0.0.1", 0))  # listening before anyone connects
+    port = listening.getsockname()[1]
+    connected, release, lost = threading.Event(), threading.Event(), threading.Event()
     server = threading.Thread(
-        target=_silent_broker, args=(port, 200, connected, release), daemon=True
+        target=_silent_broker, args=(listening, 200, connected, release), daemon=True
     )
     server.start()
-    time.sleep(0.1)
+    before = set(threading.enumerate())
     transport = StompTransport(
         Settings.build(f"stomp://guest:guest@127.0.0.1:{port}?heartbeat=200")
-    ).connect()
+    )
+    monkeypatch.setattr(transport, "_lost", lost.set)  # before the timeout can come
+    transport.connect()
     try:
         assert connected.wait(5)
-        lost = threading.Event()
-        monkeypatch.setattr(transport, "_lost", lost.set)
+        beats: list[threading.Thread] = []
+
+        def started() -> bool:  # on CONNECTED, by stomp.py's own listener
+            new = set(threading.enumerate()) - before
+            beats[:] = [t for t in new if t.name.startswith("StompHeartbeat")]
+            return bool(beats)
+
+        assert eventually(started, timeout=5), "stomp.py started no heartbeat thread"
         assert lost.wait(5), "the silent connection was not dropped"
-        time.sleep(0.2)  # what the heartbeat thread does after the callbacks
+        for thread in beats:  # it calls the listeners after the drop, then ends
+            thread.join(5)
+            assert not thread.is_alive()
         assert raised == []
     finally:
         release.set()
