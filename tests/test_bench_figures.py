@@ -207,6 +207,24 @@ def test_the_output_says_which_way_the_rate_moves_with_the_count(bench: ModuleTy
     assert bench.trend([1000, 20000], [900, 13]) == "20,000 reads 99% below 1,000"
 
 
+def test_the_spread_comes_with_how_far_the_luck_of_the_runs_moves_it(bench: ModuleType) -> None:
+    def runs(*figures: float) -> list[object]:
+        return [bench.Rates(1000, 0.0, figure, 0.0) for figure in figures]
+
+    steady = [4000.0, 4100.0, 4200.0, 4050.0, 3950.0, 4150.0, 4000.0]
+    same = [runs(*steady), runs(*steady)]
+    assert bench.spread_interval(same) == bench.spread_interval(same)  # seeded
+    low, high = bench.spread_interval(same)
+    assert low == 0.0 and 0.0 < high < 0.06  # identical runs: only the draws differ
+    noisy = [runs(2000, 4000, 6000, 3000, 5000), runs(2100, 3900, 6100, 2900, 5200)]
+    low, high = bench.spread_interval(noisy)
+    assert low < 0.05 and high >= 0.4  # five runs over a factor of three: anything goes
+    apart = [runs(*steady), runs(*(figure * 2 for figure in steady))]
+    low, high = bench.spread_interval(apart)
+    assert 0.45 < low <= high < 0.56  # a real difference stays whatever the draws
+    assert bench.spread_of([4000, 5000, 4500]) == 0.2
+
+
 def test_the_conditions_give_the_machine_speed_at_the_start_and_the_end(
     bench: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
