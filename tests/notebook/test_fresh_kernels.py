@@ -161,8 +161,9 @@ def test_a_kernel_that_dies_is_reported_dead_and_reaped() -> None:
         assert kernel.manager.is_alive()
         os.kill(kernel.manager.pid, signal.SIGKILL)
         assert eventually(lambda: not kernel.manager.is_alive())
-        time.sleep(0.2)
-        assert not Path(f"/proc/{kernel.manager.pid}").exists()  # reaped, not a zombie
+        # reaped, not left a zombie: the template's SIGCHLD handler runs when the template is
+        # next scheduled, which on a loaded machine is not within a fixed 0.2 s
+        assert eventually(lambda: not Path(f"/proc/{kernel.manager.pid}").exists())
         pool.discard(kernel)
 
 
